@@ -1,0 +1,20 @@
+// ctxexec/ctxexec.hpp
+//
+// The umbrella header: includes every public ctxexec header.
+//
+// Example:
+//   #include <ctxexec/ctxexec.hpp>
+//   inline ctxexec::context_var<std::string> trace_id{"trace_id", "-"};
+//   auto g = trace_id.scoped_set("4bf92f35");
+//   auto snapshot = ctxexec::copy_context();
+//   std::thread([snapshot]() mutable { snapshot.run(work); }).join();
+
+#ifndef CTXEXEC_CTXEXEC_HPP
+#define CTXEXEC_CTXEXEC_HPP
+
+#include <ctxexec/context.hpp>
+#include <ctxexec/context_leak_check.hpp>
+#include <ctxexec/context_var.hpp>
+#include <ctxexec/errors.hpp>
+
+#endif  // CTXEXEC_CTXEXEC_HPP

@@ -1,0 +1,237 @@
+// ctxexec/detail/context_impl.hpp
+//
+// The context object (a mutable cell holding a persistent map), its pool,
+// and the per-thread "current context" pointer. Not part of the public API.
+//
+// Context objects are type-stable: their memory is recycled through
+// per-thread free lists and a global pool and never returned to the system,
+// and each reuse bumps a 64-bit generation. A (pointer, generation) pair
+// therefore names one context object forever, which is how tokens check
+// identity without holding a reference.
+//
+// One atomic word per object holds the handle count and the "entered" bit,
+// so that entering is a single atomic operation and an object whose last
+// handle is dropped while it is entered is freed when it is exited.
+
+#ifndef CTXEXEC_DETAIL_CONTEXT_IMPL_HPP
+#define CTXEXEC_DETAIL_CONTEXT_IMPL_HPP
+
+#include <ctxexec/detail/config.hpp>
+#include <ctxexec/detail/hamt.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+namespace ctxexec::detail {
+
+struct context_impl {
+  static constexpr std::uint32_t kEntered = 0x80000000u;
+
+  // Bits 0..30: handle count. Bit 31: entered on some thread.
+  std::atomic<std::uint32_t> state{1};
+  std::uint64_t generation = 0;
+  detail::map vars;
+  context_impl* next_free = nullptr;
+};
+
+inline void free_context(context_impl* c) noexcept;
+
+/// Adds a handle. The caller holds one.
+inline void retain(context_impl* c) noexcept {
+  c->state.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// Drops a handle; frees the object with the last handle unless it is
+/// entered, in which case exit() frees it.
+inline void release(context_impl* c) noexcept {
+  // Sole handle and not entered: nobody else can reach the object.
+  if (c->state.load(std::memory_order_acquire) == 1 ||
+      c->state.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    free_context(c);
+  }
+}
+
+/// Marks `c` entered. Returns false when it already was (on any thread).
+inline bool try_enter(context_impl* c) noexcept {
+  return (c->state.fetch_or(context_impl::kEntered, std::memory_order_acquire) &
+          context_impl::kEntered) == 0;
+}
+
+/// Clears the entered bit; frees `c` if its last handle went away meanwhile.
+inline void exit(context_impl* c) noexcept {
+  if (c->state.fetch_and(~context_impl::kEntered, std::memory_order_acq_rel) ==
+      context_impl::kEntered) {
+    free_context(c);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Per-thread state. Only trivially constructible thread_locals are touched on
+// the hot paths, so access is a plain TLS load with no guard or wrapper call.
+
+/// The context object current on this thread; nullptr until the thread's own
+/// (root) context is first needed, which is then empty.
+inline thread_local context_impl* tl_current = nullptr;
+/// Bumped whenever another context object becomes current on this thread,
+/// which invalidates every entry of the lookup cache at once.
+inline thread_local std::uint64_t tl_epoch = 1;
+
+/// A per-thread cache of recent lookups, indexed by the variable's hash:
+/// CPython keeps one such entry inside each ContextVar. An entry is valid
+/// while its epoch is current; set() and reset() refresh their own
+/// variable's entry, because they change no other variable's box.
+struct lookup_cache_entry {
+  std::uint64_t epoch;
+  std::uint64_t key;
+  const box* value;  // nullptr: the variable has no value
+};
+inline constexpr std::uint32_t kLookupCacheSize = 64;
+inline thread_local lookup_cache_entry tl_lookup_cache[kLookupCacheSize] = {};
+
+inline lookup_cache_entry& cache_entry(std::uint32_t hash) noexcept {
+  return tl_lookup_cache[hash & (kLookupCacheSize - 1)];
+}
+
+/// Makes `c` the current context object of this thread.
+inline void set_current(context_impl* c) noexcept {
+  tl_current = c;
+  ++tl_epoch;
+}
+
+/// This thread's root context, once created.
+inline thread_local context_impl* tl_root = nullptr;
+/// Free list of recycled context objects.
+inline thread_local context_impl* tl_free = nullptr;
+inline thread_local std::uint32_t tl_free_count = 0;
+/// Set once this thread registered its exit hook.
+inline thread_local bool tl_hooked = false;
+
+inline constexpr std::uint32_t kLocalFreeLimit = 64;
+/// Stops the local free list from being used after thread exit cleanup.
+inline constexpr std::uint32_t kFreeListClosed = 0xFFFFFFFFu;
+
+/// The process-wide pool that thread free lists overflow into. Never
+/// destroyed, so threads that outlive static destruction stay safe.
+struct global_pool {
+  std::mutex mutex;
+  context_impl* head = nullptr;
+
+  static global_pool& instance() {
+    static global_pool* pool = new global_pool;
+    return *pool;
+  }
+};
+
+struct thread_exit_hook {
+  ~thread_exit_hook();
+};
+
+inline void hook_thread_exit() noexcept {
+  if (!tl_hooked) {
+    tl_hooked = true;
+    static thread_local thread_exit_hook hook;
+    (void)hook;
+  }
+}
+
+inline context_impl* allocate_context_slow() {
+  {
+    global_pool& pool = global_pool::instance();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (context_impl* c = pool.head) {
+      pool.head = c->next_free;
+      return c;
+    }
+  }
+  return new context_impl;
+}
+
+/// Returns a context object with one handle, not entered, an empty map and
+/// a generation never used before for this address.
+inline context_impl* allocate_context() {
+  context_impl* c = tl_free;
+  if (c != nullptr) {
+    tl_free = c->next_free;
+    --tl_free_count;
+  } else {
+    if (tl_free_count != kFreeListClosed) hook_thread_exit();
+    c = allocate_context_slow();
+  }
+  c->state.store(1, std::memory_order_relaxed);
+  ++c->generation;
+  return c;
+}
+
+inline void free_context(context_impl* c) noexcept {
+  c->vars = detail::map();
+  if (tl_free_count < kLocalFreeLimit) {
+    hook_thread_exit();  // the list must reach the global pool at exit
+    c->next_free = tl_free;
+    tl_free = c;
+    ++tl_free_count;
+    return;
+  }
+  global_pool& pool = global_pool::instance();
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  c->next_free = pool.head;
+  pool.head = c;
+}
+
+/// The current context, creating the thread's root context on first use.
+inline context_impl* current_for_write() {
+  context_impl* c = tl_current;
+  if (c != nullptr) return c;
+  c = allocate_context();
+  c->state.store(1 | context_impl::kEntered, std::memory_order_relaxed);
+  tl_root = c;
+  set_current(c);
+  return c;
+}
+
+inline thread_exit_hook::~thread_exit_hook() {
+  if (context_impl* root = tl_root) {
+    tl_root = nullptr;
+    if (tl_current == root) set_current(nullptr);
+    exit(root);
+    release(root);
+  }
+  // Hand the free list to the global pool and route later frees there.
+  context_impl* head = tl_free;
+  tl_free = nullptr;
+  tl_free_count = kFreeListClosed;
+  if (head != nullptr) {
+    context_impl* tail = head;
+    while (tail->next_free != nullptr) tail = tail->next_free;
+    global_pool& pool = global_pool::instance();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    tail->next_free = pool.head;
+    pool.head = head;
+  }
+}
+
+/// Makes `c` current for a scope (after try_enter succeeded) and undoes it on
+/// scope exit, also by exception.
+class enter_scope {
+ public:
+  explicit enter_scope(context_impl* c) noexcept : c_(c), prev_(tl_current) {
+    set_current(c);
+  }
+  enter_scope(const enter_scope&) = delete;
+  enter_scope& operator=(const enter_scope&) = delete;
+  ~enter_scope() {
+    CTXEXEC_ASSERT(tl_current == c_ &&
+                   "cannot exit context: thread state references a different "
+                   "context object");
+    set_current(prev_);
+    exit(c_);
+  }
+
+ private:
+  context_impl* c_;
+  context_impl* prev_;
+};
+
+}  // namespace ctxexec::detail
+
+#endif  // CTXEXEC_DETAIL_CONTEXT_IMPL_HPP

@@ -1,0 +1,75 @@
+// ctxexec/errors.hpp
+//
+// Defines the exceptions thrown by the ctxexec core: `lookup_error`,
+// `token_error` (with `token_errc`) and `context_error`. Each maps to the
+// Python exception that `contextvars` raises in the same situation, and the
+// messages follow Python's wording.
+//
+// Example:
+//   try { (void)request_id.get(); }
+//   catch (const ctxexec::lookup_error& e) { log(e.what()); }
+//   try { request_id.reset(tok); }
+//   catch (const ctxexec::token_error& e) { assert(e.code() ==
+//   token_errc::already_used); }
+
+#ifndef CTXEXEC_ERRORS_HPP
+#define CTXEXEC_ERRORS_HPP
+
+#include <stdexcept>
+#include <string>
+
+namespace ctxexec {
+
+/// Thrown by `context_var<T>::get()` when the current context holds no value
+/// for the variable and the variable has no default. Python: `LookupError`.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+class lookup_error : public std::out_of_range {
+ public:
+  using std::out_of_range::out_of_range;
+};
+
+/// Why `context_var<T>::reset()` refused a token. Checked in this order, as
+/// CPython does.
+enum class token_errc {
+  /// The token was already passed to `reset()` once (Python `RuntimeError`).
+  already_used = 1,
+  /// The token came from `set()` on another variable (Python `ValueError`).
+  different_var,
+  /// The token was created in another context object than the current one
+  /// (Python `ValueError`). Identity is compared, never contents.
+  different_context,
+};
+
+/// Thrown by `context_var<T>::reset()` for a token it cannot accept. The
+/// message says, as Python's does, that the token "has already been used
+/// once", "was created by a different ContextVar" or "was created in a
+/// different Context". The var and the context are left unchanged.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+class token_error : public std::invalid_argument {
+ public:
+  token_error(token_errc code, const std::string& what)
+      : std::invalid_argument(what), code_(code) {}
+
+  /// Which check failed.
+  [[nodiscard]] token_errc code() const noexcept { return code_; }
+
+ private:
+  token_errc code_;
+};
+
+/// Thrown by `context::run()` when the context object is already entered, on
+/// this thread or any other: "cannot enter context: ... is already entered"
+/// (Python `RuntimeError`). Also thrown when `run()` is called on a
+/// moved-from handle. Nothing was run and the current context is unchanged.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+class context_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+}  // namespace ctxexec
+
+#endif  // CTXEXEC_ERRORS_HPP
