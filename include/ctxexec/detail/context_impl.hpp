@@ -127,12 +127,15 @@ struct thread_exit_hook {
   ~thread_exit_hook();
 };
 
+[[gnu::noinline]] inline void register_thread_exit_hook() noexcept {
+  tl_hooked = true;
+  static thread_local thread_exit_hook hook;
+  (void)hook;
+}
+
+/// Makes sure this thread's exit cleanup will run.
 inline void hook_thread_exit() noexcept {
-  if (!tl_hooked) {
-    tl_hooked = true;
-    static thread_local thread_exit_hook hook;
-    (void)hook;
-  }
+  if (!tl_hooked) register_thread_exit_hook();
 }
 
 inline context_impl* allocate_context_slow() {
