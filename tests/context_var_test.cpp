@@ -364,4 +364,61 @@ TEST_F(ContextVarTest, DestroyedVarsEntriesAreUnreachable) {
   EXPECT_EQ(names, std::vector<std::string>{"<destroyed>"});
 }
 
+// The per-thread lookup cache must never serve a value the current context
+// does not hold.
+TEST_F(ContextVarTest, LookupCacheFollowsContextSwitches) {
+  context_var<int> v("v", -1);
+  auto t = v.set(1);
+  EXPECT_EQ(v.get(), 1);  // now cached
+  context other;
+  other.run([&] {
+    EXPECT_EQ(v.get(), -1);
+    (void)v.set(2);
+    EXPECT_EQ(v.get(), 2);
+  });
+  EXPECT_EQ(v.get(), 1);
+  // Another thread changes `other`; this thread must see it on re-entry.
+  std::thread([&] { other.run([&] { (void)v.set(3); }); }).join();
+  other.run([&] { EXPECT_EQ(v.get(), 3); });
+  EXPECT_EQ(v.get(), 1);
+  v.reset(t);
+  EXPECT_EQ(v.get(), -1);
+}
+
+TEST_F(ContextVarTest, LookupCacheKeepsVarsThatShareASlotApart) {
+  // Equal hashes share a cache slot (and a trie collision node).
+  context_var<int> a(ctxexec::detail::forced_hash_t{64}, "a");
+  context_var<int> b(ctxexec::detail::forced_hash_t{64}, "b");
+  context_var<int> c(ctxexec::detail::forced_hash_t{128}, "c");
+  auto ta = a.set(1);
+  auto tb = b.set(2);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(a.get(), 1);
+    EXPECT_EQ(b.get(), 2);
+    EXPECT_EQ(c.try_get(), nullptr);
+  }
+  auto tc = c.set(3);
+  EXPECT_EQ(a.get(), 1);
+  EXPECT_EQ(c.get(), 3);
+  a.reset(ta);
+  EXPECT_EQ(a.try_get(), nullptr);
+  EXPECT_EQ(b.get(), 2);
+  c.reset(tc);
+  b.reset(tb);
+  EXPECT_EQ(b.try_get(), nullptr);
+}
+
+TEST_F(ContextVarTest, LookupCacheSeesSetsOfOtherVarsAfterCopy) {
+  context_var<int> v("v");
+  auto t = v.set(1);
+  context snap = copy_context();
+  EXPECT_EQ(v.get(), 1);
+  auto t2 = v.set(2);  // path copy: the cached box must not be served
+  EXPECT_EQ(v.get(), 2);
+  snap.run([&] { EXPECT_EQ(v.get(), 1); });
+  v.reset(t2);
+  EXPECT_EQ(v.get(), 1);
+  v.reset(t);
+}
+
 }  // namespace
