@@ -18,6 +18,7 @@
 
 #include <ctxexec/detail/config.hpp>
 #include <ctxexec/detail/hamt.hpp>
+#include <ctxexec/detail/refcount.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -38,18 +39,13 @@ struct context_impl {
 inline void free_context(context_impl* c) noexcept;
 
 /// Adds a handle. The caller holds one.
-inline void retain(context_impl* c) noexcept {
-  c->state.fetch_add(1, std::memory_order_relaxed);
-}
+inline void retain(context_impl* c) noexcept { add_ref(c->state); }
 
 /// Drops a handle; frees the object with the last handle unless it is
 /// entered, in which case exit() frees it.
 inline void release(context_impl* c) noexcept {
-  // Sole handle and not entered: nobody else can reach the object.
-  if (c->state.load(std::memory_order_acquire) == 1 ||
-      c->state.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    free_context(c);
-  }
+  // A count of 1 means: this handle only, and not entered.
+  if (drop_ref(c->state)) free_context(c);
 }
 
 /// Marks `c` entered. Returns false when it already was (on any thread).

@@ -23,6 +23,7 @@
 #define CTXEXEC_DETAIL_HAMT_HPP
 
 #include <ctxexec/detail/config.hpp>
+#include <ctxexec/detail/refcount.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -55,22 +56,11 @@ struct box {
 };
 
 /// Takes one more reference. The caller must already hold one.
-inline void retain(box* b) noexcept {
-  // If the caller's reference is the only one, no other thread can reach
-  // the count, so a plain store is enough (and avoids a locked instruction).
-  if (b->refs.load(std::memory_order_relaxed) == 1) {
-    b->refs.store(2, std::memory_order_relaxed);
-  } else {
-    b->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-}
+inline void retain(box* b) noexcept { add_ref(b->refs); }
 
 /// Drops one reference and destroys the box with the last one.
 inline void release(box* b) noexcept {
-  if (b->refs.load(std::memory_order_acquire) == 1 ||
-      b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    b->vtable->destroy(b);
-  }
+  if (drop_ref(b->refs)) b->vtable->destroy(b);
 }
 
 inline constexpr unsigned kBitsPerLevel = 5;
@@ -164,17 +154,10 @@ inline void release_slots(node* n) noexcept {
   }
 }
 
-inline void retain(node* n) noexcept {
-  if (n->refs.load(std::memory_order_relaxed) == 1) {
-    n->refs.store(2, std::memory_order_relaxed);
-  } else {
-    n->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-}
+inline void retain(node* n) noexcept { add_ref(n->refs); }
 
 inline void release(node* n) noexcept {
-  if (n->refs.load(std::memory_order_acquire) == 1 ||
-      n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  if (drop_ref(n->refs)) {
     release_slots(n);
     free_shell(n);
   }
