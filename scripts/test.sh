@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 presets=("$@")
-if ((${#presets[@]} == 0)); then presets=(debug release asan tsan); fi
+if ((${#presets[@]} == 0)); then presets=(debug release debug-asan tsan); fi
 
 launcher=()
 if command -v ccache >/dev/null 2>&1; then

@@ -204,6 +204,9 @@ struct hash_shape {
   hash_fn hash;
 };
 
+// Stable names in test listings (ctest names contain the printed value).
+void PrintTo(const hash_shape& shape, std::ostream* os) { *os << shape.name; }
+
 class HamtPropertyTest : public ::testing::TestWithParam<hash_shape> {};
 
 TEST_P(HamtPropertyTest, MatchesStdMap) {

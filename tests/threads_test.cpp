@@ -30,6 +30,21 @@ using ctxexec::copy_context;
 
 class ThreadsTest : public ctxexec_test::ContextFixture {};
 
+context_var<std::shared_ptr<int>> exit_var("exit_var");
+
+// A value whose destructor sets a variable. Held in a thread's own context,
+// it is destroyed by the thread's exit cleanup, and sets a value in a new
+// root context that the cleanup must free as well.
+struct sets_on_destroy {
+  explicit sets_on_destroy(std::shared_ptr<int> p) : payload(std::move(p)) {}
+  sets_on_destroy(sets_on_destroy&& other) noexcept = default;
+  ~sets_on_destroy() {
+    if (payload) (void)exit_var.set(std::move(payload));
+  }
+  std::shared_ptr<int> payload;
+};
+context_var<sets_on_destroy> holder_var("holder_var");
+
 TEST_F(ThreadsTest, ContextEnteredOnOneThreadCannotBeEnteredOnAnother) {
   context ctx;
   std::promise<void> entered;
@@ -154,6 +169,55 @@ TEST_F(ThreadsTest, ManyThreadsCopyRunAndSet) {
   for (auto& ctx : shared) {
     ASSERT_NE(ctx.find(mark), nullptr);  // the last writer's value stayed
   }
+}
+
+// Two threads path-copy one shared snapshot at the same moment: both copy
+// the same root and retain the same boxes, whose counts must not lose an
+// increment (a lost one frees a value another context still holds).
+TEST_F(ThreadsTest, ConcurrentPathCopiesOfOneSnapshotKeepValuesAlive) {
+  context_var<std::string> a("a");
+  context_var<std::string> b("b");
+  context_var<std::string> c("c");
+  const std::string va(40, 'A');
+  const std::string vb(40, 'B');
+  int corrupted = 0;
+  for (int iter = 0; iter < 2000; ++iter) {
+    context base;
+    base.run([&] {
+      (void)a.set(va);  // each box held once, by the shared root
+      (void)b.set(vb);
+    });
+    context c1;
+    context c2;
+    base.run([&] {
+      c1 = copy_context();
+      c2 = copy_context();
+    });
+    std::latch start(2);
+    auto work = [&](context& ctx) {
+      start.arrive_and_wait();
+      ctx.run([&] { (void)c.set("x"); });  // path-copies the shared root
+    };
+    std::thread t1(work, std::ref(c1));
+    std::thread t2(work, std::ref(c2));
+    t1.join();
+    t2.join();
+    base = context();
+    c1 = context();
+    c2.run([&] {
+      if (a.get() != va || b.get() != vb || c.get() != "x") ++corrupted;
+    });
+  }
+  EXPECT_EQ(corrupted, 0);
+}
+
+TEST_F(ThreadsTest, ContextsCreatedDuringThreadExitAreFreed) {
+  auto payload = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = payload;
+  std::thread([&] {
+    (void)holder_var.set(sets_on_destroy(std::move(payload)));
+  }).join();
+  EXPECT_TRUE(watch.expired()) << "the value set during thread exit leaked";
 }
 
 TEST_F(ThreadsTest, ThreadRootContextsAreFreedAtThreadExit) {

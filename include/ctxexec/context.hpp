@@ -46,15 +46,20 @@ namespace ctxexec {
 /// and `==` compares that identity. Use `copy_context()` for a snapshot. A
 /// context object lives while a handle to it exists or while it is entered.
 ///
-/// Thread safety: distinct objects: safe; shared objects: safe for `run()`
-/// (at most one thread enters a given context object at a time; the others
-/// get `context_error`), copying and destroying handles. `find`,
-/// `contains`, `size` and `for_each` read the mapping and race with a
-/// thread that has the same context object entered and sets variables in
-/// it; call them when it is not entered elsewhere.
+/// Thread safety: distinct objects: safe, also when they are handles to the
+/// same context object (copying, destroying and `run()` from any threads; at
+/// most one thread enters a context object at a time and the others get
+/// `context_error`). Shared objects: unsafe (one handle object assigned on
+/// one thread while another copies it is a data race, as for shared_ptr).
+/// `find`, `contains`, `size` and `for_each` read the mapping and race with
+/// a thread that has the same context object entered and sets variables in
+/// it; call them while it is not entered elsewhere.
 ///
 /// Propagation: a context object is current exactly while one of its
 /// `run()` calls executes on the calling thread.
+///
+/// Errors: `run()` throws `context_error` (already entered, or a moved-from
+/// handle); construction throws std::bad_alloc. Nothing else throws.
 ///
 /// Example:
 ///   ctxexec::context ctx;              // empty
@@ -182,7 +187,16 @@ class context {
 /// `contextvars.copy_context()`.
 ///
 /// Thread safety: safe; reads the calling thread's current context only.
+///
+/// Propagation: captures the context current on the calling thread at the
+/// call. To snapshot another context object `ctx`, call it inside
+/// `ctx.run(...)` (Python's `ctx.copy()`).
+///
 /// Errors: std::bad_alloc.
+///
+/// Example:
+///   auto snapshot = ctxexec::copy_context();
+///   std::thread([snapshot]() mutable { snapshot.run(work); }).join();
 [[nodiscard]] inline context copy_context() {
   detail::context_impl* c = detail::allocate_context();
   if (const detail::context_impl* current = detail::tl_current) {

@@ -95,7 +95,11 @@ inline std::string token_repr(std::string_view name) {
 /// with `token_errc::different_context` unless that thread is running the
 /// same context object.
 ///
-/// Errors: none of its members throw.
+/// Propagation: records the context object current when `set()` made it;
+/// only a `reset()` while that same object is current accepts it.
+///
+/// Errors: none of its members throw. Copying a token does not compile
+/// (`token<int> t2 = t;`); move it instead.
 ///
 /// Example:
 ///   auto tok = user.set(7);
@@ -226,8 +230,9 @@ class [[nodiscard]] set_guard {
 /// calling thread at the time of the call: the thread's own context, or the
 /// one entered by the innermost `context::run()`.
 ///
-/// Errors: see each member. Type mismatches (a `token<U>` for a
-/// `context_var<T>`) do not compile.
+/// Errors: see each member. Misuse that does not compile: copying or moving
+/// a variable (`auto v2 = v;`), and passing a `token<U>` to the `reset()` of
+/// a `context_var<T>`.
 ///
 /// Example:
 ///   inline ctxexec::context_var<int> user_id{"user_id"};
@@ -308,13 +313,17 @@ class context_var {
   /// or removes it from the context if it had none. Python:
   /// `var.reset(token)`.
   ///
-  /// Errors, checked in this order, each leaving everything unchanged:
+  /// Errors, checked in this order; the first three leave the token and
+  /// the context unchanged:
   ///   * `token_error` (`already_used`): `t` was used or moved from;
   ///   * `token_error` (`different_var`): `t` belongs to another variable;
   ///   * `token_error` (`different_context`): the current context object is
   ///     not the one `t` was created in;
   ///   * `lookup_error`: restoring "no value" but the variable is absent
-  ///     (as CPython; `t` is then marked used).
+  ///     (unreachable through tokens alone; as in CPython, `t` is then
+  ///     marked used);
+  ///   * std::bad_alloc: the context is unchanged, but `t` is marked used,
+  ///     as CPython marks it before restoring.
   void reset(ctxexec::token<T>& t) {
     if (t.used_) {
       throw token_error(

@@ -22,8 +22,13 @@ namespace ctxexec {
 
 /// Thrown by `context_var<T>::get()` when the current context holds no value
 /// for the variable and the variable has no default. Python: `LookupError`.
+/// The message names the variable.
 ///
 /// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+/// Propagation: carries no context; thrown on the thread that called get().
+///
+/// Example:
+///   try { use(user_id.get()); } catch (const ctxexec::lookup_error&) {}
 class lookup_error : public std::out_of_range {
  public:
   using std::out_of_range::out_of_range;
@@ -31,6 +36,9 @@ class lookup_error : public std::out_of_range {
 
 /// Why `context_var<T>::reset()` refused a token. Checked in this order, as
 /// CPython does.
+///
+/// Thread safety: a plain enumeration. Errors: none.
+/// Example: `if (e.code() == ctxexec::token_errc::already_used) { ... }`
 enum class token_errc {
   /// The token was already passed to `reset()` once (Python `RuntimeError`).
   already_used = 1,
@@ -47,6 +55,11 @@ enum class token_errc {
 /// different Context". The var and the context are left unchanged.
 ///
 /// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+/// Propagation: carries no context; thrown on the thread that called reset().
+///
+/// Example:
+///   try { var.reset(tok); }
+///   catch (const ctxexec::token_error& e) { log(e.what(), e.code()); }
 class token_error : public std::invalid_argument {
  public:
   token_error(token_errc code, const std::string& what)
@@ -65,6 +78,10 @@ class token_error : public std::invalid_argument {
 /// moved-from handle. Nothing was run and the current context is unchanged.
 ///
 /// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+/// Propagation: carries no context; thrown on the thread that called run().
+///
+/// Example:
+///   try { ctx.run(work); } catch (const ctxexec::context_error&) { retry(); }
 class context_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;

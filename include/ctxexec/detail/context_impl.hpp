@@ -22,7 +22,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
+
+#if __has_include(<pthread.h>)
+#include <pthread.h>
+#define CTXEXEC_HAS_PTHREAD 1
+#else
+#define CTXEXEC_HAS_PTHREAD 0
+#endif
 
 namespace ctxexec::detail {
 
@@ -100,12 +108,10 @@ inline thread_local context_impl* tl_root = nullptr;
 /// Free list of recycled context objects.
 inline thread_local context_impl* tl_free = nullptr;
 inline thread_local std::uint32_t tl_free_count = 0;
-/// Set once this thread registered its exit hook.
+/// Set while this thread's exit cleanup is registered.
 inline thread_local bool tl_hooked = false;
 
 inline constexpr std::uint32_t kLocalFreeLimit = 64;
-/// Stops the local free list from being used after thread exit cleanup.
-inline constexpr std::uint32_t kFreeListClosed = 0xFFFFFFFFu;
 
 /// The process-wide pool that thread free lists overflow into. Never
 /// destroyed, so threads that outlive static destruction stay safe.
@@ -119,8 +125,33 @@ struct global_pool {
   }
 };
 
+inline void cleanup_thread_state() noexcept;
+
+#if CTXEXEC_HAS_PTHREAD
+/// Thread exit cleanup runs as a pthread key destructor: glibc runs those
+/// after every C++ thread_local destructor, and runs them again (up to
+/// PTHREAD_DESTRUCTOR_ITERATIONS times) when the key is set anew, so a
+/// context created by a thread_local's destructor is freed too. The main
+/// thread runs no key destructors at exit(); what it holds stays reachable
+/// from its thread-locals until the process ends.
+inline void on_thread_exit(void*) noexcept { cleanup_thread_state(); }
+
+inline pthread_key_t thread_exit_key() noexcept {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    if (pthread_key_create(&k, &on_thread_exit) != 0) std::abort();
+    return k;
+  }();
+  return key;
+}
+
+[[gnu::noinline]] inline void register_thread_exit_hook() noexcept {
+  tl_hooked = true;
+  pthread_setspecific(thread_exit_key(), &tl_hooked);
+}
+#else
 struct thread_exit_hook {
-  ~thread_exit_hook();
+  ~thread_exit_hook() { cleanup_thread_state(); }
 };
 
 [[gnu::noinline]] inline void register_thread_exit_hook() noexcept {
@@ -128,6 +159,7 @@ struct thread_exit_hook {
   static thread_local thread_exit_hook hook;
   (void)hook;
 }
+#endif
 
 /// Makes sure this thread's exit cleanup will run.
 inline void hook_thread_exit() noexcept {
@@ -154,7 +186,6 @@ inline context_impl* allocate_context() {
     tl_free = c->next_free;
     --tl_free_count;
   } else {
-    if (tl_free_count != kFreeListClosed) hook_thread_exit();
     c = allocate_context_slow();
   }
   c->state.store(1, std::memory_order_relaxed);
@@ -181,6 +212,7 @@ inline void free_context(context_impl* c) noexcept {
 inline context_impl* current_for_write() {
   context_impl* c = tl_current;
   if (c != nullptr) return c;
+  hook_thread_exit();  // the root must be freed at thread exit
   c = allocate_context();
   c->state.store(1 | context_impl::kEntered, std::memory_order_relaxed);
   tl_root = c;
@@ -188,17 +220,19 @@ inline context_impl* current_for_write() {
   return c;
 }
 
-inline thread_exit_hook::~thread_exit_hook() {
+/// Frees the thread's root context and hands its free list to the global
+/// pool. Later use of ctxexec on this thread registers the cleanup again.
+inline void cleanup_thread_state() noexcept {
+  tl_hooked = false;
   if (context_impl* root = tl_root) {
     tl_root = nullptr;
     if (tl_current == root) set_current(nullptr);
     exit(root);
-    release(root);
+    release(root);  // may run value destructors, which may use ctxexec
   }
-  // Hand the free list to the global pool and route later frees there.
   context_impl* head = tl_free;
   tl_free = nullptr;
-  tl_free_count = kFreeListClosed;
+  tl_free_count = 0;
   if (head != nullptr) {
     context_impl* tail = head;
     while (tail->next_free != nullptr) tail = tail->next_free;

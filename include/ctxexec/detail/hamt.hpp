@@ -88,9 +88,14 @@ struct node {
   bool collision = false;
   std::uint8_t rank[32] = {};
 
-  void** slots() noexcept { return reinterpret_cast<void**>(this + 1); }
+  // The slots live in the same allocation, right after the header.
+  void** slots() noexcept {
+    return std::launder(reinterpret_cast<void**>(
+        reinterpret_cast<std::byte*>(this) + sizeof(node)));
+  }
   void* const* slots() const noexcept {
-    return reinterpret_cast<void* const*>(this + 1);
+    return std::launder(reinterpret_cast<void* const*>(
+        reinterpret_cast<const std::byte*>(this) + sizeof(node)));
   }
   std::uint32_t data_count() const noexcept { return collision ? size : ndata; }
   box* data(std::uint32_t i) const noexcept {
@@ -498,9 +503,11 @@ class map {
     }
     const bool shared = !is_unique(root_);
     box* replaced = nullptr;
-    node* result = assoc(root_, shared, 0, b, &replaced);
-    if (shared) release(root_);
-    root_ = result;
+    node* old_root = root_;
+    root_ = assoc(old_root, shared, 0, b, &replaced);
+    // Release only once root_ is valid again: the release may free values,
+    // whose destructors may read this map.
+    if (shared) release(old_root);
     if (replaced == nullptr) ++size_;
     return replaced;
   }
@@ -511,9 +518,9 @@ class map {
     if (find(key, hash) == nullptr) return nullptr;
     const bool shared = !is_unique(root_);
     box* removed = nullptr;
-    node* result = dissoc(root_, shared, 0, key, hash, &removed);
-    if (shared) release(root_);
-    root_ = result;
+    node* old_root = root_;
+    root_ = dissoc(old_root, shared, 0, key, hash, &removed);
+    if (shared) release(old_root);
     --size_;
     return removed;
   }

@@ -1,10 +1,13 @@
 // ctxexec/detail/refcount.hpp: reference-count steps shared by value boxes,
 // trie nodes and context objects. Not part of the public API.
 //
-// Both steps skip the locked instruction when the caller's reference is the
-// only one: then no other thread can reach the count. A retain stores 2; a
-// release sees 1 with an acquire load, which orders the free after every
-// other thread's earlier release.
+// Increments are always atomic read-modify-writes: the caller may be
+// borrowing a reference that others borrow at the same time (a path copy
+// retains the slots of a shared node), and only read-modify-writes keep the
+// release sequence that the final acquire load synchronises with. A release
+// skips the locked instruction when the count is 1: then the caller's
+// reference is the only one, no other thread can reach the count, and the
+// acquire load orders the free after every earlier release.
 
 #ifndef CTXEXEC_DETAIL_REFCOUNT_HPP
 #define CTXEXEC_DETAIL_REFCOUNT_HPP
@@ -14,13 +17,9 @@
 
 namespace ctxexec::detail {
 
-/// Takes one more reference. The caller must already hold one.
+/// Takes one more reference. Some reference must be held meanwhile.
 inline void add_ref(std::atomic<std::uint32_t>& refs) noexcept {
-  if (refs.load(std::memory_order_relaxed) == 1) {
-    refs.store(2, std::memory_order_relaxed);
-  } else {
-    refs.fetch_add(1, std::memory_order_relaxed);
-  }
+  refs.fetch_add(1, std::memory_order_relaxed);
 }
 
 /// Drops one reference. Returns true when it was the last one, and the
