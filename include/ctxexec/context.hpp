@@ -39,6 +39,10 @@
 
 namespace ctxexec {
 
+namespace detail {
+struct context_access;
+}  // namespace detail
+
 /// A handle to a context object: a mutable mapping from context variables
 /// to values. Python: `contextvars.Context`.
 ///
@@ -166,6 +170,7 @@ class context {
 
  private:
   friend context copy_context();
+  friend struct detail::context_access;
 
   explicit context(detail::context_impl* impl) noexcept : impl_(impl) {}
 
@@ -205,6 +210,34 @@ class context {
   return context(c);
 }
 
+namespace detail {
+
+/// Access to a handle's context object for ctxexec's own adaptors.
+struct context_access {
+  static context_impl* impl(const context& c) noexcept { return c.impl_; }
+};
+
+/// Makes a context object current for a scope without marking it entered:
+/// how a task's context is made current on each of its resumptions. Does
+/// nothing when the object is already current.
+class adopt_scope {
+ public:
+  explicit adopt_scope(context_impl* c) noexcept
+      : prev_(tl_current), switched_(c != prev_) {
+    if (switched_) set_current(c);
+  }
+  adopt_scope(const adopt_scope&) = delete;
+  adopt_scope& operator=(const adopt_scope&) = delete;
+  ~adopt_scope() {
+    if (switched_) set_current(prev_);
+  }
+
+ private:
+  context_impl* prev_;
+  bool switched_;
+};
+
+}  // namespace detail
 }  // namespace ctxexec
 
 #endif  // CTXEXEC_CONTEXT_HPP

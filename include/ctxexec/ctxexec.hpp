@@ -1,6 +1,8 @@
 // ctxexec/ctxexec.hpp
 //
-// The umbrella header: includes every public ctxexec header.
+// The umbrella header: includes every public ctxexec header, the Boost.Asio
+// integration included (the core headers alone need only the standard
+// library).
 //
 // Example:
 //   #include <ctxexec/ctxexec.hpp>
@@ -12,6 +14,7 @@
 #ifndef CTXEXEC_CTXEXEC_HPP
 #define CTXEXEC_CTXEXEC_HPP
 
+#include <ctxexec/asio.hpp>
 #include <ctxexec/context.hpp>
 #include <ctxexec/context_leak_check.hpp>
 #include <ctxexec/context_var.hpp>

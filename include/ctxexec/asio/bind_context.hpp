@@ -1,0 +1,195 @@
+// ctxexec/asio/bind_context.hpp
+//
+// Defines `context_binder<T>` and `bind_context()`: a handler (or a
+// completion token) bound to a context object, so that it runs inside that
+// context wherever and whenever Asio invokes it. `bind_context(h)` snapshots
+// the current context at bind time, like asyncio's `loop.call_soon(h)`;
+// `bind_context(ctx, h)` uses `ctx`.
+//
+// Example:
+//   auto g = request_id.scoped_set("req-1");
+//   timer.async_wait(ctxexec::bind_context([](auto ec) {
+//     log(request_id.get());  // "req-1", whichever thread runs it
+//   }));
+//
+// The binder forwards the wrapped handler's associated executor, allocator,
+// cancellation slot and immediate executor through asio::associator, and
+// works as a completion token for any Asio operation.
+
+#ifndef CTXEXEC_ASIO_BIND_CONTEXT_HPP
+#define CTXEXEC_ASIO_BIND_CONTEXT_HPP
+
+#include <ctxexec/context.hpp>
+
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+namespace boost::asio::detail {
+template <class Executor, class... Ts>
+class awaitable_handler;
+}  // namespace boost::asio::detail
+
+namespace ctxexec {
+
+namespace detail {
+
+// A coroutine's own completion handler resumes the coroutine inline, and the
+// coroutine's executor already makes its context current: binding it to
+// another context would run the coroutine body in the wrong one.
+template <class T>
+struct resumes_coroutine : std::false_type {};
+template <class Executor, class... Ts>
+struct resumes_coroutine<
+    boost::asio::detail::awaitable_handler<Executor, Ts...>> : std::true_type {
+};
+
+}  // namespace detail
+
+/// A handler or completion token bound to a context object.
+///
+/// Invoking it calls the wrapped object with the context object current
+/// (without marking it entered), then restores the previous context. Used
+/// as a completion token, it binds the handler that the wrapped token makes.
+///
+/// Thread safety: distinct objects: safe; shared objects: unsafe.
+///
+/// Propagation: the context is fixed when the binder is made; it is current
+/// exactly while the wrapped object runs. A coroutine's own completion
+/// handler (from `use_awaitable`) is passed through unbound: the coroutine
+/// resumes in its own context.
+///
+/// Errors: invoking it throws what the wrapped object throws.
+///
+/// Example:
+///   boost::asio::post(io, ctxexec::bind_context(ctx, [] { use(user.get());
+///   }));
+template <class T>
+class context_binder {
+ public:
+  using target_type = T;
+
+  template <class U>
+  context_binder(context ctx, U&& target)
+      : ctx_(std::move(ctx)), target_(std::forward<U>(target)) {}
+
+  [[nodiscard]] target_type& get() noexcept { return target_; }
+  [[nodiscard]] const target_type& get() const noexcept { return target_; }
+  [[nodiscard]] const context& get_context() const noexcept { return ctx_; }
+
+  template <class... Args>
+  decltype(auto) operator()(Args&&... args) && {
+    if constexpr (detail::resumes_coroutine<T>::value) {
+      return std::invoke(std::move(target_), std::forward<Args>(args)...);
+    } else {
+      detail::adopt_scope scope(detail::context_access::impl(ctx_));
+      return std::invoke(std::move(target_), std::forward<Args>(args)...);
+    }
+  }
+
+  template <class... Args>
+  decltype(auto) operator()(Args&&... args) & {
+    if constexpr (detail::resumes_coroutine<T>::value) {
+      return std::invoke(target_, std::forward<Args>(args)...);
+    } else {
+      detail::adopt_scope scope(detail::context_access::impl(ctx_));
+      return std::invoke(target_, std::forward<Args>(args)...);
+    }
+  }
+
+ private:
+  context ctx_;
+  T target_;
+};
+
+/// Binds `target` to a snapshot of the current context, taken now.
+/// Python: `loop.call_soon(cb)` (which copies the current context).
+///
+/// Thread safety: safe. Propagation: captures at the call. Errors:
+/// std::bad_alloc.
+///
+/// Example:
+///   socket.async_read_some(buf, ctxexec::bind_context(on_read));
+template <class T>
+[[nodiscard]] context_binder<std::decay_t<T>> bind_context(T&& target) {
+  return context_binder<std::decay_t<T>>(copy_context(),
+                                         std::forward<T>(target));
+}
+
+/// Binds `target` to the context object `ctx`.
+/// Python: `loop.call_soon(cb, context=ctx)`.
+///
+/// Thread safety: safe. Propagation: `ctx` is current while `target` runs.
+/// Errors: none beyond copying `target`.
+///
+/// Example:
+///   boost::asio::post(io, ctxexec::bind_context(request_ctx, handler));
+template <class T>
+[[nodiscard]] context_binder<std::decay_t<T>> bind_context(context ctx,
+                                                           T&& target) {
+  return context_binder<std::decay_t<T>>(std::move(ctx),
+                                         std::forward<T>(target));
+}
+
+}  // namespace ctxexec
+
+namespace boost::asio {
+
+/// Forwards every associated characteristic to the wrapped handler.
+template <template <class, class> class Associator, class T,
+          class DefaultCandidate>
+struct associator<Associator, ctxexec::context_binder<T>, DefaultCandidate> {
+  using type = typename Associator<T, DefaultCandidate>::type;
+
+  static type get(const ctxexec::context_binder<T>& b) noexcept {
+    return Associator<T, DefaultCandidate>::get(b.get());
+  }
+
+  static auto get(const ctxexec::context_binder<T>& b,
+                  const DefaultCandidate& c) noexcept
+      -> decltype(Associator<T, DefaultCandidate>::get(b.get(), c)) {
+    return Associator<T, DefaultCandidate>::get(b.get(), c);
+  }
+};
+
+/// A context_binder used as a completion token binds the handler its
+/// wrapped token produces.
+template <class T, class... Signatures>
+class async_result<ctxexec::context_binder<T>, Signatures...> {
+ public:
+  template <class Initiation>
+  struct init_wrapper {
+    template <class Handler, class... Args>
+    void operator()(Handler&& handler, Args&&... args) && {
+      std::move(initiation)(ctxexec::context_binder<std::decay_t<Handler>>(
+                                std::move(ctx), std::forward<Handler>(handler)),
+                            std::forward<Args>(args)...);
+    }
+
+    template <class Handler, class... Args>
+    void operator()(Handler&& handler, Args&&... args) const& {
+      initiation(ctxexec::context_binder<std::decay_t<Handler>>(
+                     ctx, std::forward<Handler>(handler)),
+                 std::forward<Args>(args)...);
+    }
+
+    ctxexec::context ctx;
+    Initiation initiation;
+  };
+
+  template <class Initiation, class RawCompletionToken, class... Args>
+  static decltype(auto) initiate(Initiation&& initiation,
+                                 RawCompletionToken&& token, Args&&... args) {
+    return async_initiate<T, Signatures...>(
+        init_wrapper<std::decay_t<Initiation>>{
+            token.get_context(), std::forward<Initiation>(initiation)},
+        token.get(), std::forward<Args>(args)...);
+  }
+};
+
+}  // namespace boost::asio
+
+#endif  // CTXEXEC_ASIO_BIND_CONTEXT_HPP

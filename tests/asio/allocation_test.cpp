@@ -1,0 +1,62 @@
+// Zero heap allocations per hop: a counting operator new around the hops of
+// a warmed-up task. Its own binary, because it replaces operator new.
+
+#include <ctxexec/asio.hpp>
+
+#include <gtest/gtest.h>
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+namespace asio = boost::asio;
+
+ctxexec::context_var<int> id("id");
+
+template <class Spawn>
+long allocations_per_1000_hops(Spawn spawn) {
+  asio::io_context io(1);
+  long during = -1;
+  spawn(io, [&]() -> asio::awaitable<void> {
+    auto tok = id.set(1);
+    for (int i = 0; i < 100; ++i) co_await asio::post(asio::use_awaitable);
+    const long before = allocations.load();
+    for (int i = 0; i < 1000; ++i) co_await asio::post(asio::use_awaitable);
+    during = allocations.load() - before;
+    EXPECT_EQ(id.get(), 1);
+  });
+  io.run();
+  return during;
+}
+
+TEST(AllocationTest, NoHeapAllocationPerHop) {
+  const long plain = allocations_per_1000_hops(
+      [](auto& io, auto task) { asio::co_spawn(io, task, asio::detached); });
+  const long ours = allocations_per_1000_hops(
+      [](auto& io, auto task) { ctxexec::co_spawn(io, task, asio::detached); });
+  EXPECT_EQ(plain, 0) << "plain Asio allocates per hop here";
+  EXPECT_EQ(ours, 0);
+}
+
+TEST(AllocationTest, TheCounterCounts) {
+  const long before = allocations.load();
+  delete new int(1);
+  EXPECT_EQ(allocations.load() - before, 1);
+}
+
+}  // namespace

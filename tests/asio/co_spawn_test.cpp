@@ -1,0 +1,452 @@
+// Tests of ctxexec::co_spawn, context_executor, bind_context and
+// post/dispatch/defer on Boost.Asio: the context follows each task across
+// suspensions and threads, and never leaks into other work.
+
+#include <ctxexec/asio/co_spawn.hpp>
+
+#include <ctxexec/asio.hpp>
+#include <ctxexec/context_leak_check.hpp>
+#include "../context_fixture.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/channel.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using ctxexec::context_var;
+
+class CoSpawnTest : public ctxexec_test::ContextFixture {};
+
+context_var<int> task_id("task_id", -1);
+
+awaitable<int> set_and_hop(int id) {
+  auto tok = task_id.set(id);
+  co_await asio::post(use_awaitable);
+  const int seen = task_id.get();
+  co_return seen;
+}
+
+TEST_F(CoSpawnTest, ChildRunsInACopyTakenAtSpawn) {
+  asio::io_context io;
+  auto t = task_id.set(7);
+  int seen_at_start = 0;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        seen_at_start = task_id.get();
+        co_return;
+      },
+      asio::detached);
+  auto t2 = task_id.set(8);  // after the spawn: invisible to the child
+  task_id.reset(t2);
+  task_id.reset(t);
+  io.run();
+  EXPECT_EQ(seen_at_start, 7);
+}
+
+TEST_F(CoSpawnTest, ChildValuesPersistAcrossSuspensionsAndStayInside) {
+  asio::io_context io;
+  int seen = 0;
+  ctxexec::co_spawn(io, set_and_hop(3), [&](std::exception_ptr e, int v) {
+    EXPECT_FALSE(e);
+    seen = v;
+    // The handler runs in the spawner's context.
+    EXPECT_EQ(task_id.get(), -1);
+  });
+  asio::post(io, [] { EXPECT_EQ(task_id.get(), -1); });
+  io.run();
+  EXPECT_EQ(seen, 3);
+  EXPECT_EQ(task_id.get(), -1);
+}
+
+// The completion handler runs in a snapshot of the spawner's context for
+// every kind of completion token.
+TEST_F(CoSpawnTest, CompletionRunsInTheSpawnersContextForEveryToken) {
+  asio::io_context io;
+  std::vector<std::string> failures;
+  auto check = [&](const char* what, int expected) {
+    if (task_id.get() != expected) {
+      failures.push_back(std::string(what) + " saw " +
+                         std::to_string(task_id.get()));
+    }
+  };
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto tok = task_id.set(1);
+        auto ex = co_await asio::this_coro::executor;
+        int r = co_await ctxexec::co_spawn(ex, set_and_hop(2), use_awaitable);
+        check("use_awaitable parent", 1);
+        EXPECT_EQ(r, 2);
+        auto op = ctxexec::co_spawn(ex, set_and_hop(3), asio::deferred);
+        r = co_await std::move(op)(use_awaitable);
+        check("deferred parent", 1);
+        EXPECT_EQ(r, 3);
+        ctxexec::co_spawn(ex, set_and_hop(4), [&](std::exception_ptr, int v) {
+          EXPECT_EQ(v, 4);
+          check("callback", 1);
+        });
+        co_await asio::post(use_awaitable);
+        check("parent after callback spawn", 1);
+        task_id.reset(tok);
+      },
+      asio::detached);
+  auto t = task_id.set(9);
+  auto fut = ctxexec::co_spawn(io, set_and_hop(5), asio::use_future);
+  task_id.reset(t);
+  io.run();
+  EXPECT_EQ(fut.get(), 5);
+  EXPECT_TRUE(failures.empty()) << failures.front();
+}
+
+TEST_F(CoSpawnTest, CoAwaitOfASubroutineSharesTheTasksContext) {
+  asio::io_context io;
+  int seen = 0;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto sub = []() -> awaitable<void> {
+          (void)task_id.set(42);  // same task: lands in the task's context
+          co_await asio::post(use_awaitable);
+        };
+        co_await sub();
+        seen = task_id.get();
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(seen, 42);
+}
+
+TEST_F(CoSpawnTest,
+       ExceptionAfterSuspendReachesTheHandlerInTheSpawnersContext) {
+  asio::io_context io;
+  std::exception_ptr caught;
+  ctxexec::co_spawn(
+      io,
+      []() -> awaitable<void> {
+        auto tok = task_id.set(5);
+        co_await asio::post(use_awaitable);
+        throw std::runtime_error("task failed");
+      },
+      [&](std::exception_ptr e) {
+        caught = e;
+        EXPECT_EQ(task_id.get(), -1);
+      });
+  io.run();
+  ASSERT_TRUE(caught);
+  EXPECT_THROW(std::rethrow_exception(caught), std::runtime_error);
+}
+
+TEST_F(CoSpawnTest, HandlerThrowingOutOfRunLeavesTheRootContext) {
+  asio::io_context io;
+  ctxexec::context ctx;
+  ctx.run([] { (void)task_id.set(1); });
+  ctxexec::context_leak_check before;
+  asio::post(io, ctxexec::bind_context(ctx, [] {
+               EXPECT_EQ(task_id.get(), 1);
+               throw std::runtime_error("handler failed");
+             }));
+  int after = 0;
+  asio::post(io, [&] { after = task_id.get(); });
+  EXPECT_THROW(io.run(), std::runtime_error);
+  EXPECT_TRUE(before.intact());
+  EXPECT_EQ(task_id.get(), -1);
+  io.restart();
+  io.run();  // the remaining handler runs in the root context
+  EXPECT_EQ(after, -1);
+}
+
+TEST_F(CoSpawnTest, BindContextSnapshotsAtBindTime) {
+  asio::io_context io;
+  int seen = 0;
+  auto t = task_id.set(11);
+  auto h = ctxexec::bind_context([&] { seen = task_id.get(); });
+  task_id.reset(t);
+  asio::post(io, std::move(h));
+  io.run();
+  EXPECT_EQ(seen, 11);
+}
+
+TEST_F(CoSpawnTest, BindContextForwardsAssociatedExecutorAndAllocator) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto bound = ctxexec::bind_context(asio::bind_executor(strand, [] {}));
+  EXPECT_TRUE(asio::get_associated_executor(bound) == strand);
+  using alloc = asio::associated_allocator_t<decltype(bound)>;
+  EXPECT_TRUE((std::is_same_v<alloc, std::allocator<void>>));
+  asio::cancellation_signal signal;
+  auto with_slot =
+      ctxexec::bind_context(asio::bind_cancellation_slot(signal.slot(), [] {}));
+  EXPECT_TRUE(asio::get_associated_cancellation_slot(with_slot) ==
+              signal.slot());
+}
+
+TEST_F(CoSpawnTest, PostDispatchAndDeferCaptureAtTheCall) {
+  asio::io_context io;
+  std::vector<int> seen;
+  {
+    auto g = task_id.scoped_set(21);
+    ctxexec::post(io, [&] { seen.push_back(task_id.get()); });
+    ctxexec::defer(io.get_executor(), [&] { seen.push_back(task_id.get()); });
+    ctxexec::dispatch(io, [&] { seen.push_back(task_id.get()); });
+  }
+  asio::post(io, [&] { seen.push_back(task_id.get()); });  // plain: root
+  io.run();
+  EXPECT_EQ(seen, (std::vector<int>{21, 21, 21, -1}));
+}
+
+TEST_F(CoSpawnTest, ContextExecutorIsSmallAndNeverNests) {
+  asio::io_context io;
+  using ex_t = ctxexec::context_executor<asio::io_context::executor_type>;
+  static_assert(sizeof(ex_t) <= 24);
+  ctxexec::context a;
+  ctxexec::context b;
+  auto ex = ctxexec::make_context_executor(io.get_executor(), a);
+  auto again = ctxexec::make_context_executor(ex, b);
+  static_assert(std::is_same_v<decltype(again), ex_t>);
+  EXPECT_TRUE(again.get_context() == b);
+  EXPECT_TRUE(ctxexec::unwrap(ex) == io.get_executor());
+  EXPECT_TRUE(ex == ctxexec::make_context_executor(io.get_executor(), a));
+  EXPECT_FALSE(ex == again);
+  // Properties are forwarded, executors re-wrapped.
+  auto never = asio::require(ex, asio::execution::blocking.never);
+  EXPECT_TRUE(never.get_context() == a);
+  EXPECT_EQ(&asio::query(ex, asio::execution::context), &io);
+  asio::any_io_executor any = ex;
+  EXPECT_TRUE(any.target<ex_t>() != nullptr);
+  // A coroutine's any_io_executor is looked through, too.
+  EXPECT_TRUE(ctxexec::unwrap(any) == asio::any_io_executor(io.get_executor()));
+}
+
+TEST_F(CoSpawnTest, SpawningFromATaskDoesNotNestExecutors) {
+  asio::io_context io;
+  bool flat = false;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto parent_ex = co_await asio::this_coro::executor;
+        co_await ctxexec::co_spawn(
+            parent_ex,
+            [&]() -> awaitable<void> {
+              auto child_ex = co_await asio::this_coro::executor;
+              using ex_t = ctxexec::context_executor<asio::any_io_executor>;
+              const ex_t* outer = child_ex.target<ex_t>();
+              // One layer: under it is the io_context's plain executor.
+              flat =
+                  outer != nullptr &&
+                  outer->get_inner_executor()
+                          .target<asio::io_context::executor_type>() != nullptr;
+              co_return;
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(flat);
+}
+
+TEST_F(CoSpawnTest, ChannelSidesKeepTheirOwnContexts) {
+  asio::io_context io;
+  asio::experimental::channel<void(boost::system::error_code, int)> ch(io, 0);
+  int receiver_saw = 0;
+  int sender_saw = 0;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto tok = task_id.set(100);
+        int v = co_await ch.async_receive(use_awaitable);
+        EXPECT_EQ(v, 5);
+        receiver_saw = task_id.get();
+      },
+      asio::detached);
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto tok = task_id.set(200);
+        co_await ch.async_send(boost::system::error_code{}, 5, use_awaitable);
+        sender_saw = task_id.get();
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(receiver_saw, 100);
+  EXPECT_EQ(sender_saw, 200);
+}
+
+TEST_F(CoSpawnTest, TeardownOfASuspendedTaskReleasesItsContext) {
+  auto payload = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = payload;
+  context_var<std::shared_ptr<int>> holder("holder");
+  {
+    asio::io_context io;
+    ctxexec::co_spawn(
+        io,
+        [&holder, p = std::move(payload)]() mutable -> awaitable<void> {
+          auto tok = holder.set(std::move(p));
+          asio::steady_timer timer(co_await asio::this_coro::executor,
+                                   std::chrono::hours(1));
+          co_await timer.async_wait(use_awaitable);
+        },
+        asio::detached);
+    io.poll();  // start the task: it suspends on the timer
+    EXPECT_FALSE(watch.expired());
+    io.stop();
+  }  // destroying the io_context destroys the frame and its context
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(holder.try_get(), nullptr);
+}
+
+TEST_F(CoSpawnTest, StrandShareIsPerHandler) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 20; ++i) {
+    ctxexec::co_spawn(
+        strand,
+        [&wrong, i]() -> awaitable<void> {
+          auto tok = task_id.set(i);
+          for (int k = 0; k < 10; ++k) {
+            co_await asio::post(use_awaitable);
+            if (task_id.get() != i) ++wrong;
+          }
+        },
+        asio::detached);
+    asio::post(strand, [&] {
+      if (task_id.get() != -1) ++wrong;
+    });
+  }
+  io.run();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// The sentinel: many tasks on 4 threads sharing one io_context, half of them
+// on strands, hopping through post, dispatch, timers, a thread pool, nested
+// awaitables, deferred operations and local sockets, while plain handlers
+// keep re-posting themselves and check they run in the root context.
+TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
+  constexpr int kTasks = 200;
+  constexpr int kIterations = 50;
+  constexpr int kThreads = 4;
+  asio::io_context io(kThreads);
+  asio::thread_pool pool(2);
+  std::atomic<long> wrong{0};
+  std::atomic<long> leaked{0};
+  std::atomic<long> checks{0};
+  std::atomic<long> sentinel_runs{0};
+  std::atomic<int> remaining{kTasks};
+
+  std::function<void()> sentinel = [&] {
+    ++sentinel_runs;
+    if (task_id.value_or(-1) != -1) ++leaked;
+    if (remaining.load() > 0) asio::post(io, sentinel);
+  };
+  asio::post(io, sentinel);
+  asio::post(io, sentinel);
+
+  auto body = [&](int id) -> awaitable<void> {
+    auto tok = task_id.set(id);
+    auto ex = co_await asio::this_coro::executor;
+    auto check = [&] {
+      ++checks;
+      if (task_id.get() != id) ++wrong;
+    };
+    asio::local::stream_protocol::socket a(ex), b(ex);
+    asio::local::connect_pair(a, b);
+    for (int it = 0; it < kIterations; ++it) {
+      switch ((id + it) % 7) {
+        case 0:
+          co_await asio::post(use_awaitable);
+          break;
+        case 1:
+          co_await asio::dispatch(use_awaitable);
+          break;
+        case 2: {
+          asio::steady_timer t(ex, std::chrono::steady_clock::duration(0));
+          co_await t.async_wait(use_awaitable);
+          break;
+        }
+        case 3:
+          co_await asio::post(pool, use_awaitable);  // resumes on `ex`
+          break;
+        case 4:
+          co_await [&]() -> awaitable<void> {
+            co_await asio::post(use_awaitable);
+            check();
+          }();
+          break;
+        case 5: {
+          auto op = asio::post(ex, asio::deferred);
+          co_await std::move(op)(use_awaitable);
+          break;
+        }
+        default: {
+          char out = static_cast<char>(id), in = 0;
+          co_await asio::async_write(a, asio::buffer(&out, 1), use_awaitable);
+          co_await asio::async_read(b, asio::buffer(&in, 1), use_awaitable);
+          if (in != out) ++wrong;
+          break;
+        }
+      }
+      check();
+    }
+  };
+  for (int i = 0; i < kTasks; ++i) {
+    auto done = [&](std::exception_ptr e) {
+      if (e) ++wrong;
+      if (task_id.value_or(-1) != -1) ++leaked;  // the spawner's: root
+      --remaining;
+    };
+    if (i % 2 == 0) {
+      ctxexec::co_spawn(asio::make_strand(io), body(i), done);
+    } else {
+      ctxexec::co_spawn(io, body(i), done);
+    }
+  }
+  std::atomic<int> roots_left{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      ctxexec::context_leak_check root;
+      io.run();
+      if (!root.intact()) ++roots_left;
+      root.dismiss();
+    });
+  }
+  for (auto& th : threads) th.join();
+  pool.join();
+  std::cout << "[ sentinel ] " << kTasks << " tasks x " << kIterations
+            << " iterations on " << kThreads << " threads: " << checks.load()
+            << " checks, " << sentinel_runs.load() << " sentinel runs, "
+            << wrong.load() << " wrong, " << leaked.load() << " leaked\n";
+  EXPECT_EQ(remaining.load(), 0);
+  long expected_checks = 0;
+  for (int id = 0; id < kTasks; ++id) {
+    for (int it = 0; it < kIterations; ++it) {
+      expected_checks += (id + it) % 7 == 4 ? 2 : 1;  // nested ones check too
+    }
+  }
+  EXPECT_EQ(checks.load(), expected_checks);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(leaked.load(), 0);
+  EXPECT_EQ(roots_left.load(), 0);
+}
+
+}  // namespace
