@@ -215,6 +215,9 @@ namespace detail {
 /// Access to a handle's context object for ctxexec's own adaptors.
 struct context_access {
   static context_impl* impl(const context& c) noexcept { return c.impl_; }
+  /// A handle taking over one counted reference (a pin), or an empty handle
+  /// for nullptr.
+  static context adopt(context_impl* c) noexcept { return context(c); }
 };
 
 /// Makes a context object current for a scope without marking it entered:

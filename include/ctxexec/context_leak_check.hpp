@@ -52,7 +52,7 @@ class context_leak_check {
  public:
   context_leak_check()
       : context_(detail::current_for_write()),
-        generation_(context_->generation),
+        generation_(context_->generation()),
         snapshot_(context_->vars) {}
 
   context_leak_check(const context_leak_check&) = delete;
@@ -64,7 +64,7 @@ class context_leak_check {
   /// values (the same value objects, not merely equal ones).
   [[nodiscard]] bool intact() const noexcept {
     const detail::context_impl* now = detail::tl_current;
-    if (now != context_ || now->generation != generation_) return false;
+    if (now != context_ || now->generation() != generation_) return false;
     if (now->vars.size() != snapshot_.size()) return false;
     bool same = true;
     auto check = [&](const detail::box* b) {

@@ -306,7 +306,7 @@ class context_var {
       throw;
     }
     remember(b);
-    return ctxexec::token<T>(this, c, c->generation, old);
+    return ctxexec::token<T>(this, c, c->generation(), old);
   }
 
   /// Restores the value the variable had before the `set()` that made `t`,
@@ -336,7 +336,7 @@ class context_var {
                             " was created by a different ContextVar");
     }
     detail::context_impl* c = detail::tl_current;
-    if (c != t.context_ || c->generation != t.generation_) {
+    if (c != t.context_ || c->generation() != t.generation_) {
       throw token_error(
           token_errc::different_context,
           detail::token_repr(name()) + " was created in a different Context");

@@ -264,6 +264,54 @@ TEST_F(CoSpawnTest, SpawningFromATaskDoesNotNestExecutors) {
   EXPECT_TRUE(flat);
 }
 
+// An executor copy may outlive its context object: work run through it then
+// runs in the executing thread's own context, never in a freed or reused
+// object (context objects are recycled, so a reuse is likely here).
+TEST_F(CoSpawnTest, ExecutorOutlivingItsContextNeverDangles) {
+  asio::io_context io;
+  std::vector<int> seen;
+  auto ctx = std::make_unique<ctxexec::context>();
+  ctx->run([] { (void)task_id.set(1); });
+  auto ex = ctxexec::make_context_executor(io.get_executor(), *ctx);
+  asio::post(ex, [&] { seen.push_back(task_id.get()); });
+  io.run();
+  ctx.reset();  // the last handle: the object is recycled
+  EXPECT_FALSE(ex.get_context().size() != 0);
+  std::vector<ctxexec::context> fresh(8);  // likely reuse the object
+  for (auto& f : fresh) f.run([] { (void)task_id.set(2); });
+  asio::post(ex, [&] { seen.push_back(task_id.get()); });
+  io.restart();
+  io.run();
+  EXPECT_EQ(seen, (std::vector<int>{1, -1}));
+}
+
+// Threads race to run work through executors whose context objects another
+// thread keeps dropping and recreating (for TSan).
+TEST_F(CoSpawnTest, PinningRacesWithTheLastHandleGoingAway) {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::atomic<long> wrong{0};
+  std::atomic<long> ran{0};
+  std::vector<std::thread> runners;
+  for (int t = 0; t < 2; ++t) runners.emplace_back([&] { io.run(); });
+  for (int round = 0; round < 500; ++round) {
+    ctxexec::context ctx;
+    ctx.run([&] { (void)task_id.set(round); });
+    auto ex = ctxexec::make_context_executor(io.get_executor(), ctx);
+    for (int k = 0; k < 4; ++k) {
+      asio::post(ex, [&wrong, &ran, round] {
+        const int v = task_id.get();
+        if (v != round && v != -1) ++wrong;  // its own context, or none
+        ++ran;
+      });
+    }
+  }  // each ctx dies while its work may still be queued or running
+  guard.reset();
+  for (auto& th : runners) th.join();
+  EXPECT_EQ(ran.load(), 2000);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST_F(CoSpawnTest, ChannelSidesKeepTheirOwnContexts) {
   asio::io_context io;
   asio::experimental::channel<void(boost::system::error_code, int)> ch(io, 0);

@@ -37,6 +37,8 @@ namespace ctxexec {
 
 namespace detail {
 
+struct keep_alive_t {};
+
 // A coroutine's own completion handler resumes the coroutine inline, and the
 // coroutine's executor already makes its context current: binding it to
 // another context would run the coroutine body in the wrong one.
@@ -76,33 +78,43 @@ class context_binder {
   context_binder(context ctx, U&& target)
       : ctx_(std::move(ctx)), target_(std::forward<U>(target)) {}
 
+  /// Keeps `ctx` alive without making it current: how ctxexec::co_spawn
+  /// ties a task's context to the task's completion handler.
+  template <class U>
+  context_binder(detail::keep_alive_t, context ctx, U&& target)
+      : ctx_(std::move(ctx)),
+        target_(std::forward<U>(target)),
+        enters_(false) {}
+
   [[nodiscard]] target_type& get() noexcept { return target_; }
   [[nodiscard]] const target_type& get() const noexcept { return target_; }
   [[nodiscard]] const context& get_context() const noexcept { return ctx_; }
+  /// False for a binder that only keeps its context alive.
+  [[nodiscard]] bool enters_context() const noexcept { return enters_; }
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) && {
-    if constexpr (detail::resumes_coroutine<T>::value) {
-      return std::invoke(std::move(target_), std::forward<Args>(args)...);
-    } else {
-      detail::adopt_scope scope(detail::context_access::impl(ctx_));
-      return std::invoke(std::move(target_), std::forward<Args>(args)...);
-    }
+    detail::adopt_scope scope(current_while_running());
+    return std::invoke(std::move(target_), std::forward<Args>(args)...);
   }
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) & {
-    if constexpr (detail::resumes_coroutine<T>::value) {
-      return std::invoke(target_, std::forward<Args>(args)...);
-    } else {
-      detail::adopt_scope scope(detail::context_access::impl(ctx_));
-      return std::invoke(target_, std::forward<Args>(args)...);
-    }
+    detail::adopt_scope scope(current_while_running());
+    return std::invoke(target_, std::forward<Args>(args)...);
   }
 
  private:
+  detail::context_impl* current_while_running() const noexcept {
+    if (detail::resumes_coroutine<T>::value || !enters_) {
+      return detail::tl_current;  // leave the current context alone
+    }
+    return detail::context_access::impl(ctx_);
+  }
+
   context ctx_;
   T target_;
+  bool enters_ = true;
 };
 
 /// Binds `target` to a snapshot of the current context, taken now.
@@ -164,19 +176,27 @@ class async_result<ctxexec::context_binder<T>, Signatures...> {
   struct init_wrapper {
     template <class Handler, class... Args>
     void operator()(Handler&& handler, Args&&... args) && {
-      std::move(initiation)(ctxexec::context_binder<std::decay_t<Handler>>(
-                                std::move(ctx), std::forward<Handler>(handler)),
-                            std::forward<Args>(args)...);
+      std::move(initiation)(
+          bind(std::move(ctx), std::forward<Handler>(handler)),
+          std::forward<Args>(args)...);
     }
 
     template <class Handler, class... Args>
     void operator()(Handler&& handler, Args&&... args) const& {
-      initiation(ctxexec::context_binder<std::decay_t<Handler>>(
-                     ctx, std::forward<Handler>(handler)),
+      initiation(bind(ctx, std::forward<Handler>(handler)),
                  std::forward<Args>(args)...);
     }
 
+    template <class Handler>
+    auto bind(ctxexec::context c, Handler&& handler) const {
+      using binder = ctxexec::context_binder<std::decay_t<Handler>>;
+      if (enters) return binder(std::move(c), std::forward<Handler>(handler));
+      return binder(ctxexec::detail::keep_alive_t{}, std::move(c),
+                    std::forward<Handler>(handler));
+    }
+
     ctxexec::context ctx;
+    bool enters;
     Initiation initiation;
   };
 
@@ -185,7 +205,8 @@ class async_result<ctxexec::context_binder<T>, Signatures...> {
                                  RawCompletionToken&& token, Args&&... args) {
     return async_initiate<T, Signatures...>(
         init_wrapper<std::decay_t<Initiation>>{
-            token.get_context(), std::forward<Initiation>(initiation)},
+            token.get_context(), token.enters_context(),
+            std::forward<Initiation>(initiation)},
         token.get(), std::forward<Args>(args)...);
   }
 };

@@ -71,18 +71,26 @@ decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
       return unwrap(target);  // never nest context executors
     }
   }();
+  // The task's context lives as long as the task: its completion handler
+  // holds it (Asio keeps the handler until the task completes or is
+  // destroyed), while the executor refers to it without owning it.
+  context task_context = copy_context();
   context_executor<std::decay_t<decltype(executor)>> task_executor(
-      executor, copy_context());
+      executor, task_context);
   if constexpr (detail::is_use_awaitable<std::decay_t<CompletionToken>>) {
     // The handler resumes the awaiting coroutine in its own context: no
     // snapshot to take.
-    return boost::asio::co_spawn(std::move(task_executor),
-                                 std::forward<Awaitable>(a),
-                                 std::forward<CompletionToken>(token));
+    return boost::asio::co_spawn(
+        task_executor, std::forward<Awaitable>(a),
+        context_binder<std::decay_t<CompletionToken>>(
+            detail::keep_alive_t{}, std::move(task_context),
+            std::forward<CompletionToken>(token)));
   } else {
     return boost::asio::co_spawn(
-        std::move(task_executor), std::forward<Awaitable>(a),
-        bind_context(std::forward<CompletionToken>(token)));
+        task_executor, std::forward<Awaitable>(a),
+        context_binder<context_binder<std::decay_t<CompletionToken>>>(
+            detail::keep_alive_t{}, std::move(task_context),
+            bind_context(std::forward<CompletionToken>(token))));
   }
 }
 

@@ -8,14 +8,14 @@
 //
 // Example:
 //   boost::asio::io_context io;
-//   ctxexec::context ctx;
+//   ctxexec::context ctx;  // must outlive the work run through `ex`
 //   auto ex = ctxexec::make_context_executor(io.get_executor(), ctx);
 //   boost::asio::post(ex, [] { assert(user.try_get() == nullptr); });
 //   io.run();
 //
 // Invalid use: a context_executor must be the outermost executor layer;
 // make_context_executor() unwraps a context_executor it is given instead of
-// nesting it.
+// nesting it. Making one from a temporary context does not compile.
 
 #ifndef CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
 #define CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
@@ -45,21 +45,48 @@ struct is_context_executor : std::false_type {};
 template <class E>
 struct is_context_executor<context_executor<E>> : std::true_type {};
 
+/// Holds a pin on a context object with the object current, for a scope.
+class pinned_scope {
+ public:
+  explicit pinned_scope(context_impl* c) noexcept : c_(c), prev_(tl_current) {
+    set_current(c);
+  }
+  pinned_scope(const pinned_scope&) = delete;
+  pinned_scope& operator=(const pinned_scope&) = delete;
+  ~pinned_scope() {
+    set_current(prev_);  // restore first: the release may free the object
+    release(c_);
+  }
+
+ private:
+  context_impl* c_;
+  context_impl* prev_;
+};
+
 /// A function to run inside a context object: what context_executor hands
-/// to its inner executor. Keeps the context object alive until it ran.
+/// to its inner executor. It names the object by address and generation.
+/// When it runs, it pins the object and makes it current, unless the object
+/// is current already (an enclosing scope then holds it) or no longer
+/// exists (the function then runs in the thread's current context).
 template <class F>
 class in_context {
  public:
   template <class G>
-  in_context(const context& ctx, G&& f) : ctx_(ctx), f_(std::forward<G>(f)) {}
+  in_context(context_impl* c, std::uint64_t generation, G&& f)
+      : c_(c), generation_(generation), f_(std::forward<G>(f)) {}
 
   void operator()() {
-    adopt_scope scope(context_access::impl(ctx_));
+    if (c_ == nullptr || c_ == tl_current || !try_pin(c_, generation_)) {
+      std::move(f_)();
+      return;
+    }
+    pinned_scope scope(c_);
     std::move(f_)();
   }
 
  private:
-  context ctx_;
+  context_impl* c_;
+  std::uint64_t generation_;
   F f_;
 };
 
@@ -81,14 +108,21 @@ class in_context {
 /// the previous context is restored when the function returns or throws.
 /// When the object is already current the thread-local state is left alone.
 ///
+/// Lifetime: the executor does not own the context object, so copying it
+/// costs nothing. It names the object by address and generation and pins
+/// it only while a function runs. Keep a `context` handle alive for as long
+/// as work should run in it (`ctxexec::co_spawn` does, for the task's
+/// lifetime). A function that runs after the object is gone runs in the
+/// executing thread's own context: never in a dangling or reused one.
+///
 /// Errors: `execute` throws what the inner executor's `execute` throws
 /// (std::bad_alloc at most for Asio's executors). Exceptions from the
 /// function propagate as they would from the inner executor.
 ///
 /// Example:
-///   auto ex = ctxexec::make_context_executor(io.get_executor(),
-///                                            ctxexec::copy_context());
-///   boost::asio::co_spawn(ex, task(), boost::asio::detached);
+///   ctxexec::context ctx = ctxexec::copy_context();
+///   auto ex = ctxexec::make_context_executor(io.get_executor(), ctx);
+///   boost::asio::post(ex, work);  // runs in ctx while ctx lives
 template <class Executor>
 class context_executor {
   static_assert(!detail::is_context_executor<Executor>::value,
@@ -98,23 +132,33 @@ class context_executor {
  public:
   using inner_executor_type = Executor;
 
-  /// Wraps `ex`; functions it executes run inside `ctx`.
-  context_executor(const Executor& ex, context ctx) noexcept
-      : inner_(ex), ctx_(std::move(ctx)) {}
+  /// Wraps `ex`; functions it executes run inside `ctx`'s object, while a
+  /// handle to that object exists.
+  context_executor(const Executor& ex, const context& ctx) noexcept
+      : inner_(ex), cell_(detail::context_access::impl(ctx)) {
+    generation_ = cell_ != nullptr ? cell_->generation() : 0;
+  }
+
+  /// Deleted: the executor does not keep a temporary context alive.
+  context_executor(const Executor& ex, context&& ctx) = delete;
 
   /// The wrapped executor.
   [[nodiscard]] const inner_executor_type& get_inner_executor() const noexcept {
     return inner_;
   }
 
-  /// The context object functions run in.
-  [[nodiscard]] const context& get_context() const noexcept { return ctx_; }
+  /// A handle to the context object functions run in, or an empty
+  /// (moved-from) handle when it no longer exists.
+  [[nodiscard]] context get_context() const noexcept {
+    const bool alive = cell_ != nullptr && detail::try_pin(cell_, generation_);
+    return detail::context_access::adopt(alive ? cell_ : nullptr);
+  }
 
   /// Submits `f` to the inner executor, to run inside the context object.
   template <class F>
   void execute(F&& f) const {
-    inner_.execute(
-        detail::in_context<std::decay_t<F>>(ctx_, std::forward<F>(f)));
+    inner_.execute(detail::in_context<std::decay_t<F>>(cell_, generation_,
+                                                       std::forward<F>(f)));
   }
 
   template <class Property>
@@ -130,7 +174,8 @@ class context_executor {
       [[nodiscard]] auto
       require(const Property& p) const {
     using result = std::decay_t<decltype(boost::asio::require(inner_, p))>;
-    return context_executor<result>(boost::asio::require(inner_, p), ctx_);
+    return context_executor<result>(boost::asio::require(inner_, p), cell_,
+                                    generation_);
   }
 
   template <class Property>
@@ -138,7 +183,8 @@ class context_executor {
       [[nodiscard]] auto
       prefer(const Property& p) const {
     using result = std::decay_t<decltype(boost::asio::prefer(inner_, p))>;
-    return context_executor<result>(boost::asio::prefer(inner_, p), ctx_);
+    return context_executor<result>(boost::asio::prefer(inner_, p), cell_,
+                                    generation_);
   }
 
   /// Whether the inner executor runs on this thread (where it can tell).
@@ -150,12 +196,21 @@ class context_executor {
 
   friend bool operator==(const context_executor& a,
                          const context_executor& b) noexcept {
-    return a.ctx_ == b.ctx_ && a.inner_ == b.inner_;
+    return a.cell_ == b.cell_ && a.generation_ == b.generation_ &&
+           a.inner_ == b.inner_;
   }
 
  private:
+  template <class>
+  friend class context_executor;
+
+  context_executor(const Executor& ex, detail::context_impl* cell,
+                   std::uint64_t generation) noexcept
+      : inner_(ex), cell_(cell), generation_(generation) {}
+
   Executor inner_;
-  context ctx_;
+  detail::context_impl* cell_;  // not owned: see "Lifetime"
+  std::uint64_t generation_;
 };
 
 /// Returns a context_executor running `ex`'s functions inside `ctx`. If
@@ -166,16 +221,21 @@ class context_executor {
 /// context_executor. Errors: none.
 ///
 /// Example:
-///   auto ex = ctxexec::make_context_executor(strand, ctxexec::copy_context());
+///   auto ex = ctxexec::make_context_executor(strand, request_ctx);
 template <class Executor>
-[[nodiscard]] auto make_context_executor(const Executor& ex, context ctx) {
+[[nodiscard]] auto make_context_executor(const Executor& ex,
+                                         const context& ctx) {
   if constexpr (detail::is_context_executor<Executor>::value) {
     return context_executor<typename Executor::inner_executor_type>(
-        ex.get_inner_executor(), std::move(ctx));
+        ex.get_inner_executor(), ctx);
   } else {
-    return context_executor<Executor>(ex, std::move(ctx));
+    return context_executor<Executor>(ex, ctx);
   }
 }
+
+/// Deleted: the executor does not keep a temporary context alive.
+template <class Executor>
+auto make_context_executor(const Executor& ex, context&& ctx) = delete;
 
 /// The executor under a context_executor (or `ex` itself): build I/O objects
 /// from it when a context variable holds one of them, so that the I/O object

@@ -18,7 +18,6 @@
 
 #include <ctxexec/detail/config.hpp>
 #include <ctxexec/detail/hamt.hpp>
-#include <ctxexec/detail/refcount.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -35,25 +34,56 @@
 namespace ctxexec::detail {
 
 struct context_impl {
-  static constexpr std::uint32_t kEntered = 0x80000000u;
+  // state: bits 0..22 count the handles (and pins), bit 23 is "entered on
+  // some thread", bits 24..63 are the generation, bumped on each reuse.
+  static constexpr std::uint64_t kCountMask = (std::uint64_t{1} << 23) - 1;
+  static constexpr std::uint64_t kEntered = std::uint64_t{1} << 23;
+  static constexpr std::uint64_t kLowMask = kCountMask | kEntered;
+  static constexpr unsigned kGenerationShift = 24;
 
-  // Bits 0..30: handle count. Bit 31: entered on some thread.
-  std::atomic<std::uint32_t> state{1};
-  std::uint64_t generation = 0;
+  std::atomic<std::uint64_t> state{0};
   detail::map vars;
   context_impl* next_free = nullptr;
+
+  /// Names this use of the object, together with its address.
+  std::uint64_t generation() const noexcept {
+    return state.load(std::memory_order_relaxed) >> kGenerationShift;
+  }
 };
 
 inline void free_context(context_impl* c) noexcept;
 
 /// Adds a handle. The caller holds one.
-inline void retain(context_impl* c) noexcept { add_ref(c->state); }
+inline void retain(context_impl* c) noexcept {
+  c->state.fetch_add(1, std::memory_order_relaxed);
+}
 
 /// Drops a handle; frees the object with the last handle unless it is
 /// entered, in which case exit() frees it.
 inline void release(context_impl* c) noexcept {
-  // A count of 1 means: this handle only, and not entered.
-  if (drop_ref(c->state)) free_context(c);
+  // Always a read-modify-write: try_pin() may take a handle at any moment
+  // (executors name the object without owning it), so "the only handle" is
+  // known only from the decrement itself.
+  if ((c->state.fetch_sub(1, std::memory_order_acq_rel) &
+       context_impl::kLowMask) == 1) {
+    free_context(c);
+  }
+}
+
+/// Takes a handle on `c` if it still is the object of `generation` and has
+/// a handle, so that it cannot be freed meanwhile. Safe to call on a freed
+/// or reused object, because context objects are never returned to the
+/// system. Returns false (and takes nothing) otherwise.
+inline bool try_pin(context_impl* c, std::uint64_t generation) noexcept {
+  std::uint64_t s = c->state.load(std::memory_order_relaxed);
+  do {
+    if ((s >> context_impl::kGenerationShift) != generation ||
+        (s & context_impl::kCountMask) == 0) {
+      return false;
+    }
+  } while (!c->state.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed));
+  return true;
 }
 
 /// Marks `c` entered. Returns false when it already was (on any thread).
@@ -64,8 +94,8 @@ inline bool try_enter(context_impl* c) noexcept {
 
 /// Clears the entered bit; frees `c` if its last handle went away meanwhile.
 inline void exit(context_impl* c) noexcept {
-  if (c->state.fetch_and(~context_impl::kEntered, std::memory_order_acq_rel) ==
-      context_impl::kEntered) {
+  if ((c->state.fetch_and(~context_impl::kEntered, std::memory_order_acq_rel) &
+       context_impl::kLowMask) == context_impl::kEntered) {
     free_context(c);
   }
 }
@@ -188,8 +218,12 @@ inline context_impl* allocate_context() {
   } else {
     c = allocate_context_slow();
   }
-  c->state.store(1, std::memory_order_relaxed);
-  ++c->generation;
+  // A dead object has a count of 0, which try_pin() never changes, so a
+  // plain store cannot lose a concurrent update. It releases the object's
+  // reset state to a try_pin() that reads it.
+  const std::uint64_t generation = c->generation() + 1;
+  c->state.store((generation << context_impl::kGenerationShift) | 1,
+                 std::memory_order_release);
   return c;
 }
 
@@ -214,7 +248,7 @@ inline context_impl* current_for_write() {
   if (c != nullptr) return c;
   hook_thread_exit();  // the root must be freed at thread exit
   c = allocate_context();
-  c->state.store(1 | context_impl::kEntered, std::memory_order_relaxed);
+  c->state.fetch_or(context_impl::kEntered, std::memory_order_relaxed);
   tl_root = c;
   set_current(c);
   return c;
