@@ -43,6 +43,35 @@ inline constexpr bool is_use_awaitable<boost::asio::use_awaitable_t<Executor>> =
 
 }  // namespace detail
 
+namespace detail {
+
+/// Spawns on `ex` (never a context_executor) in a copy of the current
+/// context. The task's context lives as long as the task: its completion
+/// handler holds it (Asio keeps the handler until the task completes or is
+/// destroyed), while the executor only names it.
+template <class Executor, class Awaitable, class CompletionToken>
+decltype(auto) spawn_in_context(const Executor& ex, Awaitable&& a,
+                                CompletionToken&& token) {
+  context task_context = copy_context();
+  context_executor<Executor> task_executor(ex, task_context);
+  if constexpr (is_use_awaitable<std::decay_t<CompletionToken>>) {
+    // The handler resumes the awaiting coroutine in its own context: no
+    // snapshot to take.
+    return boost::asio::co_spawn(task_executor, std::forward<Awaitable>(a),
+                                 context_binder<std::decay_t<CompletionToken>>(
+                                     keep_alive_t{}, std::move(task_context),
+                                     std::forward<CompletionToken>(token)));
+  } else {
+    return boost::asio::co_spawn(
+        task_executor, std::forward<Awaitable>(a),
+        context_binder<context_binder<std::decay_t<CompletionToken>>>(
+            keep_alive_t{}, std::move(task_context),
+            bind_context(std::forward<CompletionToken>(token))));
+  }
+}
+
+}  // namespace detail
+
 /// Spawns `a` (an awaitable, or a function returning one) on `ex` in a
 /// copy of the current context. `ex` may be an executor or an execution
 /// context such as an io_context.
@@ -63,34 +92,41 @@ inline constexpr bool is_use_awaitable<boost::asio::use_awaitable_t<Executor>> =
 template <class ExecutorOrContext, class Awaitable, class CompletionToken>
 decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
                         CompletionToken&& token) {
-  auto executor = [&] {
-    if constexpr (std::is_base_of_v<boost::asio::execution_context,
-                                    std::decay_t<ExecutorOrContext>>) {
-      return target.get_executor();
-    } else {
-      return unwrap(target);  // never nest context executors
+  using target_type = std::decay_t<ExecutorOrContext>;
+  if constexpr (std::is_base_of_v<boost::asio::execution_context,
+                                  target_type>) {
+    return detail::spawn_in_context(target.get_executor(),
+                                    std::forward<Awaitable>(a),
+                                    std::forward<CompletionToken>(token));
+  } else if constexpr (std::is_same_v<target_type,
+                                      boost::asio::any_io_executor>) {
+    // A coroutine's own executor: spawn on the concrete io_context executor
+    // under it when there is one, where the result type allows. That avoids
+    // a type-erased executor too large for any_io_executor's small buffer.
+    using io_executor = boost::asio::io_context::executor_type;
+    using erased = decltype(detail::spawn_in_context(
+        std::declval<boost::asio::any_io_executor>(), std::declval<Awaitable>(),
+        std::declval<CompletionToken>()));
+    using concrete = decltype(detail::spawn_in_context(
+        std::declval<io_executor>(), std::declval<Awaitable>(),
+        std::declval<CompletionToken>()));
+    if constexpr (std::is_same_v<erased, concrete>) {
+      const io_executor* io = nullptr;
+      if (auto* c = target.template target<context_executor<io_executor>>()) {
+        io = &c->get_inner_executor();
+      } else {
+        io = target.template target<io_executor>();
+      }
+      if (io != nullptr) {
+        return detail::spawn_in_context(*io, std::forward<Awaitable>(a),
+                                        std::forward<CompletionToken>(token));
+      }
     }
-  }();
-  // The task's context lives as long as the task: its completion handler
-  // holds it (Asio keeps the handler until the task completes or is
-  // destroyed), while the executor refers to it without owning it.
-  context task_context = copy_context();
-  context_executor<std::decay_t<decltype(executor)>> task_executor(
-      executor, task_context);
-  if constexpr (detail::is_use_awaitable<std::decay_t<CompletionToken>>) {
-    // The handler resumes the awaiting coroutine in its own context: no
-    // snapshot to take.
-    return boost::asio::co_spawn(
-        task_executor, std::forward<Awaitable>(a),
-        context_binder<std::decay_t<CompletionToken>>(
-            detail::keep_alive_t{}, std::move(task_context),
-            std::forward<CompletionToken>(token)));
+    return detail::spawn_in_context(unwrap(target), std::forward<Awaitable>(a),
+                                    std::forward<CompletionToken>(token));
   } else {
-    return boost::asio::co_spawn(
-        task_executor, std::forward<Awaitable>(a),
-        context_binder<context_binder<std::decay_t<CompletionToken>>>(
-            detail::keep_alive_t{}, std::move(task_context),
-            bind_context(std::forward<CompletionToken>(token))));
+    return detail::spawn_in_context(unwrap(target), std::forward<Awaitable>(a),
+                                    std::forward<CompletionToken>(token));
   }
 }
 
