@@ -5,13 +5,15 @@
 //
 // Context objects are type-stable: their memory is recycled through
 // per-thread free lists and a global pool and never returned to the system,
-// and each reuse bumps a 64-bit generation. A (pointer, generation) pair
-// therefore names one context object forever, which is how tokens check
-// identity without holding a reference.
+// and each reuse bumps a 40-bit generation. A (pointer, generation) pair
+// therefore names one context object (until 2^40 reuses of one address),
+// which is how tokens check identity and Asio executors find their context
+// without holding a reference.
 //
-// One atomic word per object holds the handle count and the "entered" bit,
-// so that entering is a single atomic operation and an object whose last
-// handle is dropped while it is entered is freed when it is exited.
+// One atomic word per object holds the handle count, the "entered" bit and
+// the generation, so that entering is a single atomic operation, an object
+// whose last handle is dropped while it is entered is freed when it is
+// exited, and try_pin() can take a handle only on the generation it names.
 
 #ifndef CTXEXEC_DETAIL_CONTEXT_IMPL_HPP
 #define CTXEXEC_DETAIL_CONTEXT_IMPL_HPP
