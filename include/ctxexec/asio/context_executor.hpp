@@ -237,9 +237,8 @@ template <class Executor>
 template <class Executor>
 auto make_context_executor(const Executor& ex, context&& ctx) = delete;
 
-/// The executor under a context_executor (or `ex` itself): build I/O objects
-/// from it when a context variable holds one of them, so that the I/O object
-/// does not keep the context object alive (see docs/asio.md). Looks inside
+/// The executor under a context_executor (or `ex` itself), for I/O objects
+/// whose completions should not run in the task's context. Looks inside
 /// an `any_io_executor` for a context_executor over an io_context executor,
 /// a strand of one, or an `any_io_executor`.
 ///
