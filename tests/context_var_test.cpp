@@ -266,6 +266,23 @@ TEST_F(ContextVarTest, ScopedSetExplicitResetIsNotRepeated) {
   EXPECT_EQ(v.try_get(), nullptr);
 }
 
+TEST_F(ContextVarTest, GuardDestroyedElsewhereResetsInItsOwnContext) {
+  context_var<int> v("v");
+  std::unique_ptr<ctxexec::set_guard<int>> g;
+  context ctx;
+  ctx.run([&] { g.reset(new ctxexec::set_guard<int>(v.scoped_set(1))); });
+  EXPECT_TRUE(ctx.contains(v));
+  g.reset();  // not in ctx: the reset still lands in ctx
+  EXPECT_FALSE(ctx.contains(v));
+  EXPECT_EQ(v.try_get(), nullptr);
+
+  auto gone = std::make_unique<context>();
+  gone->run([&] { g.reset(new ctxexec::set_guard<int>(v.scoped_set(2))); });
+  gone.reset();  // the guard's context object no longer exists
+  g.reset();     // nothing to restore, and no crash
+  EXPECT_EQ(v.try_get(), nullptr);
+}
+
 TEST_F(ContextVarTest, ReferenceStaysValidUntilTheNextSet) {
   context_var<std::string> v("v");
   context_var<std::string> other("other");

@@ -220,26 +220,6 @@ struct context_access {
   static context adopt(context_impl* c) noexcept { return context(c); }
 };
 
-/// Makes a context object current for a scope without marking it entered:
-/// how a task's context is made current on each of its resumptions. Does
-/// nothing when the object is already current.
-class adopt_scope {
- public:
-  explicit adopt_scope(context_impl* c) noexcept
-      : prev_(tl_current), switched_(c != prev_) {
-    if (switched_) set_current(c);
-  }
-  adopt_scope(const adopt_scope&) = delete;
-  adopt_scope& operator=(const adopt_scope&) = delete;
-  ~adopt_scope() {
-    if (switched_) set_current(prev_);
-  }
-
- private:
-  context_impl* prev_;
-  bool switched_;
-};
-
 }  // namespace detail
 }  // namespace ctxexec
 

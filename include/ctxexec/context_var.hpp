@@ -40,6 +40,8 @@ namespace ctxexec {
 class context;
 template <class T>
 class context_var;
+template <class T>
+class set_guard;
 
 namespace detail {
 
@@ -149,6 +151,7 @@ class token {
 
  private:
   friend class context_var<T>;
+  friend class set_guard<T>;
 
   token(const context_var<T>* var, detail::context_impl* ctx,
         std::uint64_t generation, detail::box* old) noexcept
@@ -169,15 +172,16 @@ class token {
 ///
 /// Thread safety: distinct objects: safe; shared objects: unsafe.
 ///
-/// Propagation: the value is set in the context current at construction and
-/// the reset happens in the context current at destruction, which must be
-/// the same context object.
+/// Propagation: the value is set in the context current at construction,
+/// and the destructor resets it in that same context object. Normally that
+/// object is current again at destruction. When it is not (a coroutine frame
+/// destroyed by an io_context's teardown, outside its task's context), the
+/// destructor resets it in that object anyway if the object still exists,
+/// and does nothing if it does not: there is then nothing to restore.
 ///
-/// Errors: the destructor calls std::terminate if the reset fails, which
-/// can only happen when the guard is destroyed in a different context
-/// object than it was created in (for example a coroutine that suspended
-/// across a context switch it does not own). `reset()` throws `token_error`
-/// instead.
+/// Errors: the destructor does not throw (std::bad_alloc in it ends the
+/// program). `reset()` throws `token_error` as `context_var<T>::reset()`
+/// does.
 ///
 /// Example:
 ///   {
@@ -191,7 +195,17 @@ class [[nodiscard]] set_guard {
   set_guard& operator=(const set_guard&) = delete;
 
   ~set_guard() {
-    if (!token_.used()) var_->reset(token_);
+    if (token_.used()) return;
+    detail::context_impl* c = token_.context_;
+    if (c == detail::tl_current) {
+      var_->reset(token_);
+    } else if (detail::try_pin(c, token_.generation_)) {
+      // Not current here: reset inside the object it was set in.
+      detail::pinned_scope scope(c);
+      var_->reset(token_);
+    } else {
+      token_.used_ = true;  // the context object is gone
+    }
   }
 
   /// Resets now instead of at scope exit. Throws `token_error` as

@@ -346,6 +346,9 @@ TEST_F(CoSpawnTest, TeardownOfASuspendedTaskReleasesItsContext) {
         io,
         [&holder, p = std::move(payload)]() mutable -> awaitable<void> {
           auto tok = holder.set(std::move(p));
+          // Destroyed at teardown, outside the task's context: it must not
+          // end the program.
+          auto guard = task_id.scoped_set(3);
           asio::steady_timer timer(co_await asio::this_coro::executor,
                                    std::chrono::hours(1));
           co_await timer.async_wait(use_awaitable);

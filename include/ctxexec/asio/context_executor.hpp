@@ -45,24 +45,6 @@ struct is_context_executor : std::false_type {};
 template <class E>
 struct is_context_executor<context_executor<E>> : std::true_type {};
 
-/// Holds a pin on a context object with the object current, for a scope.
-class pinned_scope {
- public:
-  explicit pinned_scope(context_impl* c) noexcept : c_(c), prev_(tl_current) {
-    set_current(c);
-  }
-  pinned_scope(const pinned_scope&) = delete;
-  pinned_scope& operator=(const pinned_scope&) = delete;
-  ~pinned_scope() {
-    set_current(prev_);  // restore first: the release may free the object
-    release(c_);
-  }
-
- private:
-  context_impl* c_;
-  context_impl* prev_;
-};
-
 /// A function to run inside a context object: what context_executor hands
 /// to its inner executor. It names the object by address and generation.
 /// When it runs, it pins the object and makes it current, unless the object

@@ -279,6 +279,44 @@ inline void cleanup_thread_state() noexcept {
   }
 }
 
+/// Makes a context object current for a scope without marking it entered:
+/// how a task's context is made current on each of its resumptions. Does
+/// nothing when the object is already current.
+class adopt_scope {
+ public:
+  explicit adopt_scope(context_impl* c) noexcept
+      : prev_(tl_current), switched_(c != prev_) {
+    if (switched_) set_current(c);
+  }
+  adopt_scope(const adopt_scope&) = delete;
+  adopt_scope& operator=(const adopt_scope&) = delete;
+  ~adopt_scope() {
+    if (switched_) set_current(prev_);
+  }
+
+ private:
+  context_impl* prev_;
+  bool switched_;
+};
+
+/// Holds a pin on a context object with the object current, for a scope.
+class pinned_scope {
+ public:
+  explicit pinned_scope(context_impl* c) noexcept : c_(c), prev_(tl_current) {
+    set_current(c);
+  }
+  pinned_scope(const pinned_scope&) = delete;
+  pinned_scope& operator=(const pinned_scope&) = delete;
+  ~pinned_scope() {
+    set_current(prev_);  // restore first: the release may free the object
+    release(c_);
+  }
+
+ private:
+  context_impl* c_;
+  context_impl* prev_;
+};
+
 /// Makes `c` current for a scope (after try_enter succeeded) and undoes it on
 /// scope exit, also by exception.
 class enter_scope {
