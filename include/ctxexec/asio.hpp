@@ -14,6 +14,7 @@
 #include <ctxexec/asio/bind_context.hpp>
 #include <ctxexec/asio/co_spawn.hpp>
 #include <ctxexec/asio/context_executor.hpp>
+#include <ctxexec/asio/isolated.hpp>
 #include <ctxexec/asio/post.hpp>
 
 #endif  // CTXEXEC_ASIO_HPP

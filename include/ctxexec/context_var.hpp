@@ -197,7 +197,7 @@ class [[nodiscard]] set_guard {
   ~set_guard() {
     if (token_.used()) return;
     detail::context_impl* c = token_.context_;
-    if (c == detail::tl_current) {
+    if (c == detail::tl_current && c->generation() == token_.generation_) {
       var_->reset(token_);
     } else if (detail::try_pin(c, token_.generation_)) {
       // Not current here: reset inside the object it was set in.

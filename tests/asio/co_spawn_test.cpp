@@ -309,6 +309,61 @@ TEST_F(CoSpawnTest, PinningRacesWithTheLastHandleGoingAway) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Wrapped coroutine handlers (as_tuple, redirect_error) resume the awaiting
+// coroutine in its own context, not in the spawner's snapshot.
+TEST_F(CoSpawnTest, WrappedUseAwaitableResumesInTheTasksOwnContext) {
+  asio::io_context io;
+  std::vector<int> seen;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto tok = task_id.set(1);
+        auto ex = co_await asio::this_coro::executor;
+        auto [e, r] = co_await ctxexec::co_spawn(ex, set_and_hop(2),
+                                                 asio::as_tuple(use_awaitable));
+        EXPECT_FALSE(e);
+        EXPECT_EQ(r, 2);
+        auto t2 = task_id.set(3);  // must land in this task's context
+        co_await asio::post(use_awaitable);
+        seen.push_back(task_id.get());
+        boost::system::error_code ec;
+        co_await ctxexec::post(ex, asio::redirect_error(use_awaitable, ec));
+        auto t4 = task_id.set(4);
+        co_await asio::post(use_awaitable);
+        seen.push_back(task_id.get());
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(seen, (std::vector<int>{3, 4}));
+}
+
+// A stale executor dispatched inline from inside another context object
+// that reuses its address must not run in that object.
+TEST_F(CoSpawnTest, StaleExecutorNeverRunsInTheObjectReusingItsAddress) {
+  // On its own thread, whose root context the stale work may change.
+  std::thread([] {
+    auto ctx = std::make_unique<ctxexec::context>();
+    auto ex = ctxexec::make_context_executor(asio::system_executor(), *ctx);
+    ctx.reset();
+    for (int i = 0; i < 16; ++i) {  // some new object reuses the address
+      int seen = 0;
+      int after = 0;
+      ctxexec::context fresh;
+      fresh.run([&] {
+        auto g = task_id.scoped_set(42);
+        asio::dispatch(ex, [&] {  // the system executor runs it inline
+          seen = task_id.get();
+          (void)task_id.set(7);  // lands in the thread's own context
+        });
+        after = task_id.get();
+      });
+      EXPECT_NE(seen, 42);  // never the reusing object's value
+      EXPECT_EQ(after, 42);
+    }
+    EXPECT_EQ(task_id.get(), 7);  // the stale work's value: in the root
+  }).join();
+}
+
 TEST_F(CoSpawnTest, ChannelSidesKeepTheirOwnContexts) {
   asio::io_context io;
   asio::experimental::channel<void(boost::system::error_code, int)> ch(io, 0);

@@ -12,15 +12,19 @@
 //     log(request_id.get());  // "req-1", whichever thread runs it
 //   }));
 //
-// The binder forwards the wrapped handler's associated executor, allocator,
-// cancellation slot and immediate executor through asio::associator, and
-// works as a completion token for any Asio operation.
+// The binder forwards the wrapped handler's associated executor, allocator
+// and cancellation slot through asio::associator, and works as a completion
+// token for any Asio operation. A handler that belongs to a ctxexec task (a
+// coroutine's own handler, or a wrapper such as as_tuple around it) runs in
+// its task's context instead: the task's executor provides it.
 
 #ifndef CTXEXEC_ASIO_BIND_CONTEXT_HPP
 #define CTXEXEC_ASIO_BIND_CONTEXT_HPP
 
+#include <ctxexec/asio/context_executor.hpp>
 #include <ctxexec/context.hpp>
 
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
 
@@ -49,6 +53,32 @@ struct resumes_coroutine<
     boost::asio::detail::awaitable_handler<Executor, Ts...>> : std::true_type {
 };
 
+/// Whether `target` resumes a coroutine or otherwise belongs to a task:
+/// directly, or through a wrapper (as_tuple, redirect_error, ...) that
+/// forwards the associated executor of a ctxexec task.
+template <class T>
+bool runs_in_task_context(const T& target) noexcept {
+  if constexpr (resumes_coroutine<T>::value) {
+    return true;
+  } else {
+    const auto ex = boost::asio::get_associated_executor(target);
+    using executor = std::decay_t<decltype(ex)>;
+    if constexpr (is_context_executor<executor>::value) {
+      return true;
+    } else if constexpr (std::is_same_v<executor,
+                                        boost::asio::any_io_executor>) {
+      using io_ex = boost::asio::io_context::executor_type;
+      return ex.template target<context_executor<io_ex>>() != nullptr ||
+             ex.template target<
+                 context_executor<boost::asio::strand<io_ex>>>() != nullptr ||
+             ex.template target<
+                 context_executor<boost::asio::any_io_executor>>() != nullptr;
+    } else {
+      return false;
+    }
+  }
+}
+
 }  // namespace detail
 
 /// A handler or completion token bound to a context object.
@@ -60,9 +90,10 @@ struct resumes_coroutine<
 /// Thread safety: distinct objects: safe; shared objects: unsafe.
 ///
 /// Propagation: the context is fixed when the binder is made; it is current
-/// exactly while the wrapped object runs. A coroutine's own completion
-/// handler (from `use_awaitable`) is passed through unbound: the coroutine
-/// resumes in its own context.
+/// exactly while the wrapped object runs. A handler whose associated
+/// executor is a ctxexec task's (a coroutine's own `use_awaitable` handler,
+/// also inside `as_tuple`, `redirect_error` and similar wrappers) is passed
+/// through unbound: it runs in its task's context.
 ///
 /// Errors: invoking it throws what the wrapped object throws.
 ///
@@ -106,7 +137,7 @@ class context_binder {
 
  private:
   detail::context_impl* current_while_running() const noexcept {
-    if (detail::resumes_coroutine<T>::value || !enters_) {
+    if (!enters_ || detail::runs_in_task_context(target_)) {
       return detail::tl_current;  // leave the current context alone
     }
     return detail::context_access::impl(ctx_);

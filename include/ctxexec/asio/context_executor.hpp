@@ -49,7 +49,8 @@ struct is_context_executor<context_executor<E>> : std::true_type {};
 /// to its inner executor. It names the object by address and generation.
 /// When it runs, it pins the object and makes it current, unless the object
 /// is current already (an enclosing scope then holds it) or no longer
-/// exists (the function then runs in the thread's current context).
+/// exists (the function then runs in the thread's own root context, never
+/// in whatever object reused the address).
 template <class F>
 class in_context {
  public:
@@ -58,11 +59,17 @@ class in_context {
       : c_(c), generation_(generation), f_(std::forward<G>(f)) {}
 
   void operator()() {
-    if (c_ == nullptr || c_ == tl_current || !try_pin(c_, generation_)) {
+    if (c_ == nullptr ||
+        (c_ == tl_current && c_->generation() == generation_)) {
+      std::move(f_)();  // already current: an enclosing scope holds it
+      return;
+    }
+    if (try_pin(c_, generation_)) {
+      pinned_scope scope(c_);
       std::move(f_)();
       return;
     }
-    pinned_scope scope(c_);
+    adopt_scope scope(tl_root);  // gone: the thread's own context
     std::move(f_)();
   }
 

@@ -143,6 +143,13 @@ inline thread_local std::uint32_t tl_free_count = 0;
 /// Set while this thread's exit cleanup is registered.
 inline thread_local bool tl_hooked = false;
 
+/// Makes `prev` current again when a scope ends. A scope that began before
+/// the thread's root context existed saved nullptr, which means the root:
+/// if the root was created meanwhile, it is current again, not lost.
+inline void restore_current(context_impl* prev) noexcept {
+  set_current(prev != nullptr ? prev : tl_root);
+}
+
 inline constexpr std::uint32_t kLocalFreeLimit = 64;
 
 /// The process-wide pool that thread free lists overflow into. Never
@@ -291,7 +298,7 @@ class adopt_scope {
   adopt_scope(const adopt_scope&) = delete;
   adopt_scope& operator=(const adopt_scope&) = delete;
   ~adopt_scope() {
-    if (switched_) set_current(prev_);
+    if (switched_) restore_current(prev_);
   }
 
  private:
@@ -308,7 +315,7 @@ class pinned_scope {
   pinned_scope(const pinned_scope&) = delete;
   pinned_scope& operator=(const pinned_scope&) = delete;
   ~pinned_scope() {
-    set_current(prev_);  // restore first: the release may free the object
+    restore_current(prev_);  // first: the release may free the object
     release(c_);
   }
 
@@ -330,7 +337,7 @@ class enter_scope {
     CTXEXEC_ASSERT(tl_current == c_ &&
                    "cannot exit context: thread state references a different "
                    "context object");
-    set_current(prev_);
+    restore_current(prev_);
     exit(c_);
   }
 
