@@ -156,87 +156,6 @@ TEST_F(CoSpawnTest,
   EXPECT_THROW(std::rethrow_exception(caught), std::runtime_error);
 }
 
-TEST_F(CoSpawnTest, HandlerThrowingOutOfRunLeavesTheRootContext) {
-  asio::io_context io;
-  ctxexec::context ctx;
-  ctx.run([] { (void)task_id.set(1); });
-  ctxexec::context_leak_check before;
-  asio::post(io, ctxexec::bind_context(ctx, [] {
-               EXPECT_EQ(task_id.get(), 1);
-               throw std::runtime_error("handler failed");
-             }));
-  int after = 0;
-  asio::post(io, [&] { after = task_id.get(); });
-  EXPECT_THROW(io.run(), std::runtime_error);
-  EXPECT_TRUE(before.intact());
-  EXPECT_EQ(task_id.get(), -1);
-  io.restart();
-  io.run();  // the remaining handler runs in the root context
-  EXPECT_EQ(after, -1);
-}
-
-TEST_F(CoSpawnTest, BindContextSnapshotsAtBindTime) {
-  asio::io_context io;
-  int seen = 0;
-  auto t = task_id.set(11);
-  auto h = ctxexec::bind_context([&] { seen = task_id.get(); });
-  task_id.reset(t);
-  asio::post(io, std::move(h));
-  io.run();
-  EXPECT_EQ(seen, 11);
-}
-
-TEST_F(CoSpawnTest, BindContextForwardsAssociatedExecutorAndAllocator) {
-  asio::io_context io;
-  auto strand = asio::make_strand(io);
-  auto bound = ctxexec::bind_context(asio::bind_executor(strand, [] {}));
-  EXPECT_TRUE(asio::get_associated_executor(bound) == strand);
-  using alloc = asio::associated_allocator_t<decltype(bound)>;
-  EXPECT_TRUE((std::is_same_v<alloc, std::allocator<void>>));
-  asio::cancellation_signal signal;
-  auto with_slot =
-      ctxexec::bind_context(asio::bind_cancellation_slot(signal.slot(), [] {}));
-  EXPECT_TRUE(asio::get_associated_cancellation_slot(with_slot) ==
-              signal.slot());
-}
-
-TEST_F(CoSpawnTest, PostDispatchAndDeferCaptureAtTheCall) {
-  asio::io_context io;
-  std::vector<int> seen;
-  {
-    auto g = task_id.scoped_set(21);
-    ctxexec::post(io, [&] { seen.push_back(task_id.get()); });
-    ctxexec::defer(io.get_executor(), [&] { seen.push_back(task_id.get()); });
-    ctxexec::dispatch(io, [&] { seen.push_back(task_id.get()); });
-  }
-  asio::post(io, [&] { seen.push_back(task_id.get()); });  // plain: root
-  io.run();
-  EXPECT_EQ(seen, (std::vector<int>{21, 21, 21, -1}));
-}
-
-TEST_F(CoSpawnTest, ContextExecutorIsSmallAndNeverNests) {
-  asio::io_context io;
-  using ex_t = ctxexec::context_executor<asio::io_context::executor_type>;
-  static_assert(sizeof(ex_t) <= 24);
-  ctxexec::context a;
-  ctxexec::context b;
-  auto ex = ctxexec::make_context_executor(io.get_executor(), a);
-  auto again = ctxexec::make_context_executor(ex, b);
-  static_assert(std::is_same_v<decltype(again), ex_t>);
-  EXPECT_TRUE(again.get_context() == b);
-  EXPECT_TRUE(ctxexec::unwrap(ex) == io.get_executor());
-  EXPECT_TRUE(ex == ctxexec::make_context_executor(io.get_executor(), a));
-  EXPECT_FALSE(ex == again);
-  // Properties are forwarded, executors re-wrapped.
-  auto never = asio::require(ex, asio::execution::blocking.never);
-  EXPECT_TRUE(never.get_context() == a);
-  EXPECT_EQ(&asio::query(ex, asio::execution::context), &io);
-  asio::any_io_executor any = ex;
-  EXPECT_TRUE(any.target<ex_t>() != nullptr);
-  // A coroutine's any_io_executor is looked through, too.
-  EXPECT_TRUE(ctxexec::unwrap(any) == asio::any_io_executor(io.get_executor()));
-}
-
 TEST_F(CoSpawnTest, SpawningFromATaskDoesNotNestExecutors) {
   asio::io_context io;
   bool flat = false;
@@ -259,54 +178,6 @@ TEST_F(CoSpawnTest, SpawningFromATaskDoesNotNestExecutors) {
       asio::detached);
   io.run();
   EXPECT_TRUE(flat);
-}
-
-// An executor copy may outlive its context object: work run through it then
-// runs in the executing thread's own context, never in a freed or reused
-// object (context objects are recycled, so a reuse is likely here).
-TEST_F(CoSpawnTest, ExecutorOutlivingItsContextNeverDangles) {
-  asio::io_context io;
-  std::vector<int> seen;
-  auto ctx = std::make_unique<ctxexec::context>();
-  ctx->run([] { (void)task_id.set(1); });
-  auto ex = ctxexec::make_context_executor(io.get_executor(), *ctx);
-  asio::post(ex, [&] { seen.push_back(task_id.get()); });
-  io.run();
-  ctx.reset();  // the last handle: the object is recycled
-  EXPECT_FALSE(ex.get_context().size() != 0);
-  std::vector<ctxexec::context> fresh(8);  // likely reuse the object
-  for (auto& f : fresh) f.run([] { (void)task_id.set(2); });
-  asio::post(ex, [&] { seen.push_back(task_id.get()); });
-  io.restart();
-  io.run();
-  EXPECT_EQ(seen, (std::vector<int>{1, -1}));
-}
-
-// Threads race to run work through executors whose context objects another
-// thread keeps dropping and recreating (for TSan).
-TEST_F(CoSpawnTest, PinningRacesWithTheLastHandleGoingAway) {
-  asio::io_context io;
-  auto guard = asio::make_work_guard(io);
-  std::atomic<long> wrong{0};
-  std::atomic<long> ran{0};
-  std::vector<std::thread> runners;
-  for (int t = 0; t < 2; ++t) runners.emplace_back([&] { io.run(); });
-  for (int round = 0; round < 500; ++round) {
-    ctxexec::context ctx;
-    ctx.run([&] { (void)task_id.set(round); });
-    auto ex = ctxexec::make_context_executor(io.get_executor(), ctx);
-    for (int k = 0; k < 4; ++k) {
-      asio::post(ex, [&wrong, &ran, round] {
-        const int v = task_id.get();
-        if (v != round && v != -1) ++wrong;  // its own context, or none
-        ++ran;
-      });
-    }
-  }  // each ctx dies while its work may still be queued or running
-  guard.reset();
-  for (auto& th : runners) th.join();
-  EXPECT_EQ(ran.load(), 2000);
-  EXPECT_EQ(wrong.load(), 0);
 }
 
 // Wrapped coroutine handlers (as_tuple, redirect_error) resume the awaiting
@@ -335,33 +206,6 @@ TEST_F(CoSpawnTest, WrappedUseAwaitableResumesInTheTasksOwnContext) {
       asio::detached);
   io.run();
   EXPECT_EQ(seen, (std::vector<int>{3, 4}));
-}
-
-// A stale executor dispatched inline from inside another context object
-// that reuses its address must not run in that object.
-TEST_F(CoSpawnTest, StaleExecutorNeverRunsInTheObjectReusingItsAddress) {
-  // On its own thread, whose root context the stale work may change.
-  std::thread([] {
-    auto ctx = std::make_unique<ctxexec::context>();
-    auto ex = ctxexec::make_context_executor(asio::system_executor(), *ctx);
-    ctx.reset();
-    for (int i = 0; i < 16; ++i) {  // some new object reuses the address
-      int seen = 0;
-      int after = 0;
-      ctxexec::context fresh;
-      fresh.run([&] {
-        auto g = task_id.scoped_set(42);
-        asio::dispatch(ex, [&] {  // the system executor runs it inline
-          seen = task_id.get();
-          (void)task_id.set(7);  // lands in the thread's own context
-        });
-        after = task_id.get();
-      });
-      EXPECT_NE(seen, 42);  // never the reusing object's value
-      EXPECT_EQ(after, 42);
-    }
-    EXPECT_EQ(task_id.get(), 7);  // the stale work's value: in the root
-  }).join();
 }
 
 TEST_F(CoSpawnTest, ChannelSidesKeepTheirOwnContexts) {
