@@ -286,8 +286,8 @@ TEST_F(CoSpawnTest, StrandShareIsPerHandler) {
 
 // The sentinel: many tasks on 4 threads sharing one io_context, half of them
 // on strands, hopping through post, dispatch, timers, a thread pool, nested
-// awaitables, deferred operations and local sockets, while plain handlers
-// keep re-posting themselves and check they run in the root context.
+// awaitables, deferred operations and loopback TCP sockets, while plain
+// handlers keep re-posting themselves and check they run in the root context.
 TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
   constexpr int kTasks = 200;
   constexpr int kIterations = 50;
@@ -308,6 +308,17 @@ TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
   asio::post(io, sentinel);
   asio::post(io, sentinel);
 
+  // A connected loopback TCP pair per task, made up front.
+  asio::ip::tcp::acceptor acceptor(
+      io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> clients, servers;
+  for (int i = 0; i < kTasks; ++i) {
+    clients.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    servers.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    clients.back()->connect(acceptor.local_endpoint());
+    acceptor.accept(*servers.back());
+  }
+
   auto body = [&](int id) -> awaitable<void> {
     auto tok = task_id.set(id);
     auto ex = co_await asio::this_coro::executor;
@@ -315,8 +326,8 @@ TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
       ++checks;
       if (task_id.get() != id) ++wrong;
     };
-    asio::local::stream_protocol::socket a(ex), b(ex);
-    asio::local::connect_pair(a, b);
+    asio::ip::tcp::socket& a = *clients[id];
+    asio::ip::tcp::socket& b = *servers[id];
     for (int it = 0; it < kIterations; ++it) {
       switch ((id + it) % 7) {
         case 0:
