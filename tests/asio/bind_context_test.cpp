@@ -9,12 +9,8 @@
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
-#include <atomic>
-#include <memory>
 #include <stdexcept>
-#include <thread>
 #include <type_traits>
-#include <vector>
 
 namespace {
 

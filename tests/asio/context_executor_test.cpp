@@ -4,7 +4,6 @@
 #include <ctxexec/asio/context_executor.hpp>
 
 #include <ctxexec/asio.hpp>
-#include <ctxexec/context_leak_check.hpp>
 #include "../context_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -12,7 +11,6 @@
 
 #include <atomic>
 #include <memory>
-#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <vector>

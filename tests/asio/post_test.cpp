@@ -4,17 +4,11 @@
 #include <ctxexec/asio/post.hpp>
 
 #include <ctxexec/asio.hpp>
-#include <ctxexec/context_leak_check.hpp>
 #include "../context_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
-#include <atomic>
-#include <memory>
-#include <stdexcept>
-#include <thread>
-#include <type_traits>
 #include <vector>
 
 namespace {

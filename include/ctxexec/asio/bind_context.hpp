@@ -67,12 +67,7 @@ bool runs_in_task_context(const T& target) noexcept {
       return true;
     } else if constexpr (std::is_same_v<executor,
                                         boost::asio::any_io_executor>) {
-      using io_ex = boost::asio::io_context::executor_type;
-      return ex.template target<context_executor<io_ex>>() != nullptr ||
-             ex.template target<
-                 context_executor<boost::asio::strand<io_ex>>>() != nullptr ||
-             ex.template target<
-                 context_executor<boost::asio::any_io_executor>>() != nullptr;
+      return with_context_executor(ex, [](const auto&) {});
     } else {
       return false;
     }

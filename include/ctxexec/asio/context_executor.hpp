@@ -79,6 +79,29 @@ class in_context {
   F f_;
 };
 
+/// Calls `f` with the context_executor inside `ex` when it holds one of the
+/// kinds ctxexec makes (over an io_context executor, a strand of one, or an
+/// any_io_executor). Returns whether it did.
+template <class F>
+bool with_context_executor(const boost::asio::any_io_executor& ex, F&& f) {
+  using io_ex = boost::asio::io_context::executor_type;
+  if (auto* c = ex.template target<context_executor<io_ex>>()) {
+    f(*c);
+    return true;
+  }
+  if (auto* c =
+          ex.template target<context_executor<boost::asio::strand<io_ex>>>()) {
+    f(*c);
+    return true;
+  }
+  if (auto* c = ex.template target<
+                context_executor<boost::asio::any_io_executor>>()) {
+    f(*c);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace detail
 
 /// An executor that runs each function it executes inside one context
@@ -242,19 +265,11 @@ template <class Executor>
     return ex.get_inner_executor();
   } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
     // A coroutine's own executor: look through it for the common adaptors.
-    using io_ex = boost::asio::io_context::executor_type;
-    using strand_ex = boost::asio::strand<io_ex>;
-    if (auto* c = ex.template target<context_executor<io_ex>>()) {
-      return boost::asio::any_io_executor(c->get_inner_executor());
-    }
-    if (auto* c = ex.template target<context_executor<strand_ex>>()) {
-      return boost::asio::any_io_executor(c->get_inner_executor());
-    }
-    if (auto* c = ex.template target<
-                  context_executor<boost::asio::any_io_executor>>()) {
-      return c->get_inner_executor();
-    }
-    return ex;
+    boost::asio::any_io_executor inner = ex;
+    detail::with_context_executor(ex, [&](const auto& c) {
+      inner = boost::asio::any_io_executor(c.get_inner_executor());
+    });
+    return inner;
   } else {
     return ex;
   }
