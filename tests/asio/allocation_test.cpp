@@ -53,6 +53,21 @@ TEST(AllocationTest, NoHeapAllocationPerHop) {
   EXPECT_EQ(ours, 0);
 }
 
+TEST(AllocationTest, NoHeapAllocationPerHopOnAStrand) {
+  const long plain = allocations_per_1000_hops([](auto& io, auto task) {
+    asio::co_spawn(asio::make_strand(io), task, asio::detached);
+  });
+  const long ours = allocations_per_1000_hops([](auto& io, auto task) {
+    ctxexec::co_spawn(asio::make_strand(io), task, asio::detached);
+  });
+  EXPECT_EQ(plain, 0) << "plain Asio allocates per hop here";
+  EXPECT_EQ(ours, 0);
+  static_assert(sizeof(ctxexec::context_executor<
+                       asio::strand<asio::io_context::executor_type>>) <=
+                    sizeof(void*) * 3,
+                "must fit any_io_executor's small buffer");
+}
+
 TEST(AllocationTest, TheCounterCounts) {
   const long before = allocations.load();
   // A direct call: unlike a new-expression, the optimizer may not elide it.

@@ -123,3 +123,90 @@ TEST_F(ContextExecutorTest,
 }
 
 }  // namespace
+
+// Over a strand of an io_context the adaptor is 16 bytes (it shares a
+// binding of the strand and the context among its copies) and keeps every
+// strand and context guarantee.
+class StrandContextExecutorTest : public ctxexec_test::ContextFixture {};
+
+TEST_F(StrandContextExecutorTest, FitsTheSmallBufferAndKeepsItsProperties) {
+  asio::io_context io;
+  using strand_t = asio::strand<asio::io_context::executor_type>;
+  using ex_t = ctxexec::context_executor<strand_t>;
+  static_assert(sizeof(ex_t) <= 24);
+  strand_t strand = asio::make_strand(io);
+  ctxexec::context a;
+  ctxexec::context b;
+  ex_t ex = ctxexec::make_context_executor(strand, a);
+  EXPECT_TRUE(ex.get_inner_executor() == strand);
+  EXPECT_TRUE(ctxexec::unwrap(ex) == strand);
+  EXPECT_TRUE(ex.get_context() == a);
+  ex_t copy = ex;
+  EXPECT_TRUE(copy == ex);
+  EXPECT_TRUE(ex == ctxexec::make_context_executor(strand, a));  // own binding
+  EXPECT_FALSE(ex == ctxexec::make_context_executor(strand, b));
+  EXPECT_FALSE(ex == ctxexec::make_context_executor(asio::make_strand(io), a));
+  // Properties: forwarded, re-wrapped with the same strand and context.
+  auto never = asio::require(ex, asio::execution::blocking.never);
+  EXPECT_EQ(asio::query(never, asio::execution::blocking),
+            asio::execution::blocking.never);
+  EXPECT_TRUE(never.get_inner_executor() ==
+              asio::require(strand, asio::execution::blocking.never));
+  EXPECT_TRUE(never.get_context() == a);
+  auto tracked = asio::prefer(ex, asio::execution::outstanding_work.tracked);
+  EXPECT_EQ(asio::query(tracked, asio::execution::outstanding_work),
+            asio::execution::outstanding_work.tracked);
+  EXPECT_TRUE(tracked.get_context() == a);
+  EXPECT_EQ(&asio::query(ex, asio::execution::context), &io);
+  asio::any_io_executor any = ex;
+  EXPECT_TRUE(any.target<ex_t>() != nullptr);
+  EXPECT_TRUE(ctxexec::unwrap(any) == asio::any_io_executor(strand));
+  // A moved-from adaptor may be destroyed or assigned to.
+  ex_t moved = std::move(copy);
+  copy = moved;
+  EXPECT_TRUE(copy == ex);
+}
+
+TEST_F(StrandContextExecutorTest, SerialisesAndRunsInTheContextOnManyThreads) {
+  asio::io_context io(4);
+  auto strand = asio::make_strand(io);
+  ctxexec::context ctx = ctxexec::copy_context();
+  ctx.run([] { (void)task_id.set(5); });
+  auto ex = ctxexec::make_context_executor(strand, ctx);
+  std::atomic<int> inside{0};
+  int counter = 0;  // unsynchronised: the strand is the synchronisation
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 2000; ++i) {
+    // Alternate the property variants the binding keeps.
+    auto target = (i % 2 == 0) ? asio::any_io_executor(ex)
+                               : asio::any_io_executor(asio::require(
+                                     ex, asio::execution::blocking.never));
+    asio::post(target, [&] {
+      if (inside.fetch_add(1) != 0) ++wrong;
+      if (task_id.get() != 5 || !ex.running_in_this_thread()) ++wrong;
+      ++counter;
+      inside.fetch_sub(1);
+    });
+  }
+  EXPECT_FALSE(ex.running_in_this_thread());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, 2000);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(task_id.get(), -1);
+}
+
+TEST_F(StrandContextExecutorTest, OutlivingItsContextNeverDangles) {
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  auto ctx = std::make_unique<ctxexec::context>(ctxexec::copy_context());
+  ctx->run([] { (void)task_id.set(9); });
+  auto ex = ctxexec::make_context_executor(strand, *ctx);
+  ctx.reset();  // the executor (and its binding) outlive the context object
+  EXPECT_EQ(ex.get_context().size(), 0u);  // an empty handle
+  int seen = 0;
+  asio::post(ex, [&] { seen = task_id.get(); });
+  io.run();
+  EXPECT_EQ(seen, -1);  // the thread's own context, not a dangling one
+}

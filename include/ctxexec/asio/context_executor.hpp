@@ -20,6 +20,7 @@
 #ifndef CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
 #define CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
 
+#include <ctxexec/asio/detail/strand_binding.hpp>
 #include <ctxexec/context.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -30,6 +31,8 @@
 #include <boost/asio/require.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -223,6 +226,174 @@ class context_executor {
   Executor inner_;
   detail::context_impl* cell_;  // not owned: see "Lifetime"
   std::uint64_t generation_;
+};
+
+/// `context_executor` over a strand of an io_context (std::allocator): the
+/// same contract as the primary template, in 16 bytes, so it fits
+/// any_io_executor's small buffer and a hop allocates nothing. Copies share
+/// a reference-counted binding of the strand and the context object (a copy
+/// costs one atomic increment, as a strand's own copy does). Constructing
+/// one from a strand and a context allocates that binding (std::bad_alloc);
+/// `get_inner_executor()` returns the strand by value.
+template <std::uintptr_t Bits>
+class context_executor<boost::asio::strand<
+    boost::asio::io_context::basic_executor_type<std::allocator<void>, Bits>>> {
+  using io_executor =
+      boost::asio::io_context::basic_executor_type<std::allocator<void>, Bits>;
+
+ public:
+  using inner_executor_type = boost::asio::strand<io_executor>;
+
+  /// Wraps `ex`; functions it executes run inside `ctx`'s object, while a
+  /// handle to that object exists. Throws std::bad_alloc.
+  context_executor(const inner_executor_type& ex, const context& ctx)
+      : context_executor(ex, detail::context_access::impl(ctx)) {}
+
+  /// Deleted: the executor does not keep a temporary context alive.
+  context_executor(const inner_executor_type& ex, context&& ctx) = delete;
+
+  context_executor(const context_executor& other) noexcept
+      : inner_(other.inner_), binding_(other.binding_) {
+    if (binding_ != nullptr) binding_->add_ref();
+  }
+
+  context_executor(context_executor&& other) noexcept
+      : inner_(std::move(other.inner_)),
+        binding_(std::exchange(other.binding_, nullptr)) {}
+
+  context_executor& operator=(const context_executor& other) noexcept {
+    context_executor copy(other);
+    swap(copy);
+    return *this;
+  }
+
+  context_executor& operator=(context_executor&& other) noexcept {
+    context_executor moved(std::move(other));
+    swap(moved);
+    return *this;
+  }
+
+  ~context_executor() {
+    if (binding_ != nullptr) binding_->drop_ref();
+  }
+
+  /// The wrapped strand (by value).
+  [[nodiscard]] inner_executor_type get_inner_executor() const {
+    const detail::plain_io_strand& s =
+        binding_->variant(detail::runtime_properties(inner_));
+    if constexpr (std::is_same_v<io_executor, detail::plain_io_executor>) {
+      return s;
+    } else {
+      return boost::asio::prefer(
+          s, boost::asio::execution::outstanding_work.tracked);
+    }
+  }
+
+  /// A handle to the context object functions run in, or an empty
+  /// (moved-from) handle when it no longer exists.
+  [[nodiscard]] context get_context() const noexcept {
+    detail::context_impl* c = binding_->cell();
+    const bool alive =
+        c != nullptr && detail::try_pin(c, binding_->generation());
+    return detail::context_access::adopt(alive ? c : nullptr);
+  }
+
+  /// Submits `f` to the strand, to run inside the context object.
+  template <class F>
+  void execute(F&& f) const {
+    binding_->variant(detail::runtime_properties(inner_))
+        .execute(detail::in_context<std::decay_t<F>>(
+            binding_->cell(), binding_->generation(), std::forward<F>(f)));
+  }
+
+  template <class Property>
+  requires boost::asio::can_query<const io_executor&, Property>::value
+      [[nodiscard]] decltype(auto)
+      query(const Property& p) const noexcept(
+          boost::asio::is_nothrow_query<const io_executor&, Property>::value) {
+    return boost::asio::query(inner_, p);
+  }
+
+  template <class Property>
+  requires boost::asio::can_require<const io_executor&, Property>::value
+      [[nodiscard]] auto
+      require(const Property& p) const {
+    return rewrap(boost::asio::require(inner_, p), p);
+  }
+
+  template <class Property>
+  requires boost::asio::can_prefer<const io_executor&, Property>::value
+      [[nodiscard]] auto
+      prefer(const Property& p) const {
+    return rewrap(boost::asio::prefer(inner_, p), p);
+  }
+
+  /// Whether the strand is running on this thread.
+  [[nodiscard]] bool running_in_this_thread() const noexcept {
+    return binding_->base().running_in_this_thread();
+  }
+
+  friend bool operator==(const context_executor& a,
+                         const context_executor& b) noexcept {
+    const bool same_binding =
+        a.binding_ == b.binding_ ||
+        (a.binding_->base() == b.binding_->base() &&
+         a.binding_->cell() == b.binding_->cell() &&
+         a.binding_->generation() == b.binding_->generation());
+    return same_binding && a.inner_ == b.inner_;
+  }
+
+ private:
+  template <class>
+  friend class context_executor;
+
+  /// For re-wrapping in another adaptor's require/prefer. Throws
+  /// std::bad_alloc.
+  context_executor(const inner_executor_type& ex, detail::context_impl* cell,
+                   std::uint64_t generation)
+      : inner_(ex.get_inner_executor()),
+        binding_(detail::strand_binding::make(
+            boost::asio::require(
+                boost::asio::require(
+                    boost::asio::prefer(
+                        ex, boost::asio::execution::outstanding_work.untracked),
+                    boost::asio::execution::blocking.possibly),
+                boost::asio::execution::relationship.fork),
+            cell, generation)) {}
+
+  context_executor(const inner_executor_type& ex, detail::context_impl* cell)
+      : context_executor(ex, cell, cell != nullptr ? cell->generation() : 0) {}
+
+  context_executor(const io_executor& inner,
+                   detail::strand_binding* binding) noexcept
+      : inner_(inner), binding_(binding) {
+    binding_->add_ref();
+  }
+
+  /// A property applied to the io_context executor: the same binding when
+  /// the result is another io_context executor with std::allocator, else a
+  /// primary-template adaptor over the strand with the property applied.
+  template <class Result, class Property>
+  auto rewrap(const Result& r, const Property& p) const {
+    using other_strand = boost::asio::strand<Result>;
+    if constexpr (detail::is_std_io_executor<Result>::value) {
+      return context_executor<other_strand>(r, binding_);
+    } else {
+      (void)r;
+      return context_executor<other_strand>(
+          boost::asio::require(get_inner_executor(), p), binding_->cell(),
+          binding_->generation());
+    }
+  }
+
+  void swap(context_executor& other) noexcept {
+    std::swap(inner_, other.inner_);
+    std::swap(binding_, other.binding_);
+  }
+
+  io_executor inner_;
+  detail::strand_binding*
+      binding_;  // shared with copies; never null unless moved from
 };
 
 /// Returns a context_executor running `ex`'s functions inside `ctx`. If
