@@ -68,6 +68,22 @@ TEST(AllocationTest, NoHeapAllocationPerHopOnAStrand) {
                 "must fit any_io_executor's small buffer");
 }
 
+// A child spawned on the parent's own executor (an any_io_executor holding
+// the parent's adaptor) runs on the concrete strand under it, not on a
+// type-erased adaptor too large for the small buffer.
+TEST(AllocationTest, NoHeapAllocationPerHopInAChildOfAStrandTask) {
+  const long ours = allocations_per_1000_hops([](auto& io, auto task) {
+    ctxexec::co_spawn(
+        asio::make_strand(io),
+        [task]() -> asio::awaitable<void> {
+          co_await ctxexec::co_spawn(co_await asio::this_coro::executor, task,
+                                     asio::use_awaitable);
+        },
+        asio::detached);
+  });
+  EXPECT_EQ(ours, 0);
+}
+
 TEST(AllocationTest, TheCounterCounts) {
   const long before = allocations.load();
   // A direct call: unlike a new-expression, the optimizer may not elide it.

@@ -26,6 +26,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <type_traits>
@@ -101,14 +103,19 @@ decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
   } else if constexpr (std::is_same_v<target_type,
                                       boost::asio::any_io_executor>) {
     // A coroutine's own executor: spawn on the concrete io_context executor
-    // under it when there is one, where the result type allows. That avoids
-    // a type-erased executor too large for any_io_executor's small buffer.
+    // or strand under it when there is one, where the result type allows.
+    // That avoids a type-erased executor too large for any_io_executor's
+    // small buffer.
     using io_executor = boost::asio::io_context::executor_type;
+    using io_strand = boost::asio::strand<io_executor>;
     using erased = decltype(detail::spawn_in_context(
         std::declval<boost::asio::any_io_executor>(), std::declval<Awaitable>(),
         std::declval<CompletionToken>()));
     using concrete = decltype(detail::spawn_in_context(
         std::declval<io_executor>(), std::declval<Awaitable>(),
+        std::declval<CompletionToken>()));
+    using stranded = decltype(detail::spawn_in_context(
+        std::declval<io_strand>(), std::declval<Awaitable>(),
         std::declval<CompletionToken>()));
     if constexpr (std::is_same_v<erased, concrete>) {
       const io_executor* io = nullptr;
@@ -119,6 +126,17 @@ decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
       }
       if (io != nullptr) {
         return detail::spawn_in_context(*io, std::forward<Awaitable>(a),
+                                        std::forward<CompletionToken>(token));
+      }
+    }
+    if constexpr (std::is_same_v<erased, stranded>) {
+      if (auto* c = target.template target<context_executor<io_strand>>()) {
+        return detail::spawn_in_context(c->get_inner_executor(),
+                                        std::forward<Awaitable>(a),
+                                        std::forward<CompletionToken>(token));
+      }
+      if (auto* st = target.template target<io_strand>()) {
+        return detail::spawn_in_context(*st, std::forward<Awaitable>(a),
                                         std::forward<CompletionToken>(token));
       }
     }
