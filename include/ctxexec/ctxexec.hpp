@@ -1,8 +1,8 @@
 // ctxexec/ctxexec.hpp
 //
 // The umbrella header: includes every public ctxexec header, the Boost.Asio
-// integration included (the core headers alone need only the standard
-// library).
+// integration and the executors (capacity_limiter) included (the core
+// headers alone need only the standard library).
 //
 // Example:
 //   #include <ctxexec/ctxexec.hpp>
@@ -15,6 +15,7 @@
 #define CTXEXEC_CTXEXEC_HPP
 
 #include <ctxexec/asio.hpp>
+#include <ctxexec/capacity_limiter.hpp>
 #include <ctxexec/context.hpp>
 #include <ctxexec/context_leak_check.hpp>
 #include <ctxexec/context_var.hpp>

@@ -1,9 +1,10 @@
 // ctxexec/errors.hpp
 //
 // Defines the exceptions thrown by the ctxexec core: `lookup_error`,
-// `token_error` (with `token_errc`) and `context_error`. Each maps to the
-// Python exception that `contextvars` raises in the same situation, and the
-// messages follow Python's wording.
+// `token_error` (with `token_errc`) and `context_error`, each mapped to the
+// Python exception that `contextvars` raises in the same situation, with the
+// messages in Python's wording; and `limiter_error`, thrown by
+// `capacity_limiter` (anyio's `RuntimeError` in the same situation).
 //
 // Example:
 //   try { (void)request_id.get(); }
@@ -83,6 +84,24 @@ class token_error : public std::invalid_argument {
 /// Example:
 ///   try { ctx.run(work); } catch (const ctxexec::context_error&) { retry(); }
 class context_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// Thrown by `capacity_limiter::release()` (and so by
+/// `limiter_permit::release()`) when none of the limiter's tokens is
+/// borrowed: a release without a matching acquire (anyio: `RuntimeError`,
+/// "this borrower isn't holding any of this CapacityLimiter's tokens").
+/// Nothing was released and the limiter is unchanged.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+/// Propagation: carries no context; thrown on the thread that called
+/// release().
+///
+/// Example:
+///   try { limiter.release(); }
+///   catch (const ctxexec::limiter_error& e) { log(e.what()); }
+class limiter_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
