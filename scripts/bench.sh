@@ -8,8 +8,13 @@
 # prints one markdown table comparing them with the targets
 # (benchmarks/peers/table.py). A missed target is printed, not fatal.
 #
+# Then runs asio_benchmark and run_sync_benchmark (each ctxexec figure beside
+# its plain-Asio baseline in the same binary) and the asyncio.to_thread peer,
+# and prints their table (benchmarks/peers/pairs_table.py).
+#
 # Runs from any directory. Results land in build/release-bench/bench-results/
-# (context_benchmark.json, cpython.json, node.json, table.md).
+# (context_benchmark.json, cpython.json, node.json, table.md,
+# asio_benchmark.json, run_sync_benchmark.json, to_thread.json, pairs.md).
 #
 # Environment knobs (defaults in brackets):
 #   BENCH_REPETITIONS  Google Benchmark repetitions, median is used [5]
@@ -54,8 +59,9 @@ fi
 log "configure (${build_dir})"
 cmake "${configure_args[@]}"
 
-log "build context_benchmark"
-cmake --build "${build_dir}" --target context_benchmark
+log "build context_benchmark, asio_benchmark, run_sync_benchmark"
+cmake --build "${build_dir}" --target context_benchmark asio_benchmark \
+  run_sync_benchmark
 
 mkdir -p "${results_dir}"
 gbench_json="${results_dir}/context_benchmark.json"
@@ -91,3 +97,33 @@ fi
 
 log "comparison (also in ${table_md})"
 "${python}" "${peers_dir}/table.py" "${table_args[@]}" --output "${table_md}"
+
+# The Asio integration and run_sync_with_context, each beside its plain-Asio
+# baseline in the same binary, and asyncio.to_thread on this machine.
+asio_json="${results_dir}/asio_benchmark.json"
+run_sync_json="${results_dir}/run_sync_benchmark.json"
+to_thread_json="${results_dir}/to_thread.json"
+pairs_md="${results_dir}/pairs.md"
+
+log "run asio_benchmark (${repetitions} repetitions, median)"
+"${build_dir}/benchmarks/asio_benchmark" \
+  --benchmark_repetitions="${repetitions}" \
+  --benchmark_report_aggregates_only=true \
+  --benchmark_min_time="${min_time}" \
+  --benchmark_out="${asio_json}" --benchmark_out_format=json >/dev/null
+
+log "run run_sync_benchmark (${repetitions} repetitions, median)"
+"${build_dir}/benchmarks/run_sync_benchmark" \
+  --benchmark_repetitions="${repetitions}" \
+  --benchmark_report_aggregates_only=true \
+  --benchmark_min_time="${min_time}" \
+  --benchmark_out="${run_sync_json}" --benchmark_out_format=json >/dev/null
+
+log "run the asyncio.to_thread peer"
+"${python}" "${peers_dir}/to_thread_peer.py" --repeats "${peer_repeats}" \
+  --output "${to_thread_json}" >/dev/null
+
+log "Asio and run_sync comparison (also in ${pairs_md})"
+"${python}" "${peers_dir}/pairs_table.py" --asio "${asio_json}" \
+  --run-sync "${run_sync_json}" --to-thread "${to_thread_json}" \
+  --output "${pairs_md}"

@@ -1,8 +1,9 @@
 // ctxexec/ctxexec.hpp
 //
 // The umbrella header: includes every public ctxexec header, the Boost.Asio
-// integration and the executors (capacity_limiter) included (the core
-// headers alone need only the standard library).
+// integration and the executors (capacity_limiter, blocking_pool,
+// run_sync_with_context, from_thread). The core headers alone need only the
+// standard library.
 //
 // Example:
 //   #include <ctxexec/ctxexec.hpp>
@@ -15,10 +16,13 @@
 #define CTXEXEC_CTXEXEC_HPP
 
 #include <ctxexec/asio.hpp>
+#include <ctxexec/blocking_pool.hpp>
 #include <ctxexec/capacity_limiter.hpp>
 #include <ctxexec/context.hpp>
 #include <ctxexec/context_leak_check.hpp>
 #include <ctxexec/context_var.hpp>
 #include <ctxexec/errors.hpp>
+#include <ctxexec/from_thread.hpp>
+#include <ctxexec/run_sync.hpp>
 
 #endif  // CTXEXEC_CTXEXEC_HPP

@@ -1,0 +1,258 @@
+// ctxexec/blocking_pool.hpp
+//
+// Defines `blocking_pool`, the thread pool that runs blocking calls (a sync
+// DB driver, a 3-5 s LLM SDK call) off the event loop, and
+// `default_blocking_pool()`, one pool per Asio execution context. Threads
+// start on demand and exit after an idle timeout (10 s by default, as in
+// anyio); each work item runs inside the context it was submitted with, and
+// the worker returns to its empty context after every item. How many run
+// at once is bounded by whoever submits: `run_sync_with_context` holds a
+// `capacity_limiter` token per item.
+//
+// Example:
+//   ctxexec::blocking_pool pool;
+//   pool.submit(ctxexec::copy_context(), [] { write_audit_log(); });
+//   pool.shutdown();  // runs what is queued, then joins the threads
+//
+// Invalid calls: `submit()` after `shutdown()` throws `shutdown_error`;
+// `shutdown()` from one of the pool's own workers throws
+// `wrong_thread_error` (it would wait for itself). A work item that throws
+// terminates the process, as an exception escaping a std::thread does.
+
+#ifndef CTXEXEC_BLOCKING_POOL_HPP
+#define CTXEXEC_BLOCKING_POOL_HPP
+
+#include <ctxexec/capacity_limiter.hpp>
+#include <ctxexec/context.hpp>
+#include <ctxexec/detail/blocking_pool_impl.hpp>
+#include <ctxexec/detail/mutex.hpp>
+#include <ctxexec/errors.hpp>
+
+#include <boost/asio/execution_context.hpp>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/functional/any_invocable.h>
+
+#include <chrono>
+#include <cstddef>
+#include <list>
+#include <memory>
+
+namespace ctxexec {
+
+/// Tuning of a `blocking_pool`.
+///
+/// Thread safety: a plain aggregate. Errors: none.
+/// Example: `ctxexec::blocking_pool pool({.idle_timeout = 30s});`
+struct blocking_pool_options {
+  /// A worker with nothing to do for this long exits. anyio: 10 s.
+  std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(10);
+  /// The warm path: a worker that runs out of work polls the queue for this
+  /// long before it goes to sleep, so an item submitted meanwhile starts
+  /// without a thread wake-up (a few microseconds saved per item, paid for
+  /// with CPU time spent polling). 0 (the default) never polls.
+  std::chrono::steady_clock::duration spin =
+      std::chrono::steady_clock::duration::zero();
+  /// At most this many threads; items beyond wait in the queue. The default
+  /// sets no limit of the pool's own (the capacity limiter is the bound).
+  std::size_t max_threads = static_cast<std::size_t>(-1);
+};
+
+/// A snapshot of a `blocking_pool`'s state, taken under its lock.
+///
+/// Thread safety: a plain aggregate. Errors: none.
+/// Example: `if (pool.statistics().queued > 100) shed_load();`
+struct blocking_pool_statistics {
+  std::size_t threads;       ///< live worker threads
+  std::size_t idle_threads;  ///< workers waiting or polling for work
+  std::size_t running;       ///< items being run now
+  std::size_t queued;        ///< items submitted and not yet started
+};
+
+/// A pool of threads for blocking work.
+///
+/// Threads: a submitted item goes to an idle worker when there is one;
+/// otherwise a new thread starts, unless `max_threads` run already (the
+/// item then waits in a FIFO queue). By default the pool has no bound of
+/// its own: the bound is the number of items that may run at once, which
+/// callers limit (`run_sync_with_context` holds a `capacity_limiter` token
+/// per item, 40 by default). A worker idle for `idle_timeout` exits.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (every
+/// member may be called from any thread).
+///
+/// Propagation: `submit(ctx, item)` runs `item` inside `ctx` (as
+/// `ctx.run(item)`: writes the item makes stay in `ctx`); afterwards the
+/// worker is back in its own empty context. Nothing is captured at submit
+/// time except `ctx` itself.
+///
+/// Shutdown: `shutdown()` (and the destructor) stops accepting items, runs
+/// every item already queued, and joins every thread. No item is dropped.
+///
+/// Errors: `submit()` throws `shutdown_error` after `shutdown()` began, and
+/// std::system_error if a thread cannot be started (the item is then not
+/// queued). `ctx` must not be entered elsewhere while the item runs (a
+/// fresh `copy_context()` never is): `run()` would throw, and an exception
+/// escaping an item calls std::terminate.
+///
+/// Example:
+///   pool.submit(ctxexec::copy_context(), [conn] { conn->exec(sql); });
+class blocking_pool {
+ public:
+  /// A work item: called once, as an rvalue.
+  using work_item = absl::AnyInvocable<void() &&>;
+
+  /// A pool with no threads yet.
+  explicit blocking_pool(blocking_pool_options options = {})
+      : impl_(std::make_shared<detail::blocking_pool_impl>(
+            options.idle_timeout, options.spin, options.max_threads)) {}
+
+  /// Shuts down (see `shutdown()`).
+  ~blocking_pool() { impl_->shutdown(); }
+
+  blocking_pool(const blocking_pool&) = delete;
+  blocking_pool& operator=(const blocking_pool&) = delete;
+
+  /// Queues `item` to run on a worker inside `ctx`.
+  void submit(context ctx, work_item item) {
+    impl_->submit([ctx = std::move(ctx), item = std::move(item)]() mutable {
+      ctx.run([&] { std::move(item)(); });
+    });
+  }
+
+  /// Queues `item` to run on a worker in the worker's own empty context.
+  void submit(work_item item) { impl_->submit(std::move(item)); }
+
+  /// Stops accepting items, runs those already queued, and joins every
+  /// worker. Idempotent; when it returns (from any caller) no worker is
+  /// left. Throws `wrong_thread_error` if called from one of this pool's
+  /// workers.
+  void shutdown() { impl_->shutdown(); }
+
+  /// Threads, idle threads, running and queued items, read under the lock.
+  [[nodiscard]] blocking_pool_statistics statistics() const {
+    const auto s = impl_->statistics();
+    return {s.threads, s.idle, s.running, s.queued};
+  }
+
+  /// The options the pool was made with.
+  [[nodiscard]] blocking_pool_options options() const noexcept {
+    return {impl_->idle_timeout(), impl_->spin(), impl_->max_threads()};
+  }
+
+  /// Whether the calling thread is one of this pool's workers.
+  [[nodiscard]] bool running_in_this_thread() const noexcept {
+    return detail::blocking_pool_impl::current() == impl_.get();
+  }
+
+  /// Not API: the shared state, for run_sync_with_context and from_thread.
+  [[nodiscard]] const std::shared_ptr<detail::blocking_pool_impl>& impl()
+      const noexcept {
+    return impl_;
+  }
+
+ private:
+  std::shared_ptr<detail::blocking_pool_impl> impl_;
+};
+
+namespace detail {
+
+/// A thread blocked in a from_thread call, to be woken with an error if the
+/// event loop it waits for is destroyed first.
+class loop_waiter {
+ public:
+  virtual void loop_gone() noexcept = 0;
+
+ protected:
+  ~loop_waiter() = default;
+};
+
+/// The from_thread waiters of one execution context. Shared, so that a
+/// waiter woken by the context's destruction may still unregister after
+/// the service that owned the watch is gone.
+class loop_watch {
+ public:
+  /// Registers `w`; false if the loop is being destroyed already.
+  bool add(loop_waiter* w) {
+    mutex_lock lock(mu_);
+    if (gone_) return false;
+    waiters_.push_back(w);
+    return true;
+  }
+
+  void remove(loop_waiter* w) {
+    mutex_lock lock(mu_);
+    waiters_.remove(w);
+  }
+
+  /// The loop is going away: wakes every waiter with an error.
+  void close() {
+    mutex_lock lock(mu_);
+    gone_ = true;
+    for (loop_waiter* w : waiters_) w->loop_gone();
+    waiters_.clear();
+  }
+
+ private:
+  mutex mu_;
+  std::list<loop_waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  bool gone_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+/// The Asio service behind default_blocking_pool(). Its shutdown() (run at
+/// the start of the execution context's destruction) closes the pool and
+/// wakes from_thread waiters, whose event loop is gone; its destructor
+/// (after every service's shutdown()) drains the queue and joins.
+class blocking_pool_service : public boost::asio::execution_context::service {
+ public:
+  using key_type = blocking_pool_service;
+  static inline boost::asio::execution_context::id id;
+
+  explicit blocking_pool_service(boost::asio::execution_context& ctx)
+      : boost::asio::execution_context::service(ctx) {
+    // The default limiter must outlive this pool, whose items release its
+    // tokens: services are destroyed in the reverse order of creation.
+    (void)default_thread_limiter(ctx);
+  }
+
+  ~blocking_pool_service() override = default;
+
+  blocking_pool& pool() noexcept { return pool_; }
+
+  /// The from_thread waiters of this execution context's loop.
+  std::shared_ptr<loop_watch> watch() const { return watch_; }
+
+ private:
+  void shutdown() override {
+    pool_.impl()->close();
+    watch_->close();
+  }
+
+  blocking_pool pool_;
+  std::shared_ptr<loop_watch> watch_ = std::make_shared<loop_watch>();
+};
+
+}  // namespace detail
+
+/// The pool `run_sync_with_context` uses by default for work started from
+/// `ctx`: one per execution context, held in an Asio service, made on
+/// first use with default options.
+///
+/// Thread safety: safe (as `boost::asio::use_service`). Propagation: none.
+/// Errors: std::bad_alloc.
+///
+/// Lifetime: the pool is closed when `ctx` begins its destruction, and
+/// drained and joined after every service of `ctx` has shut down. Items
+/// still queued then run; their completions are destroyed with `ctx`'s
+/// queue, as Asio does with every pending handler.
+///
+/// Example:
+///   auto s = ctxexec::default_blocking_pool(io).statistics();
+inline blocking_pool& default_blocking_pool(
+    boost::asio::execution_context& ctx) {
+  return boost::asio::use_service<detail::blocking_pool_service>(ctx).pool();
+}
+
+}  // namespace ctxexec
+
+#endif  // CTXEXEC_BLOCKING_POOL_HPP

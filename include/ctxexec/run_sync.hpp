@@ -1,0 +1,432 @@
+// ctxexec/run_sync.hpp
+//
+// Defines `run_sync_with_context()`: run a blocking function on a worker
+// thread, inside a copy of the caller's context, without blocking the event
+// loop, and at most as many at once as a `capacity_limiter` allows (40 by
+// default). Starlette's `run_in_threadpool`, anyio's `to_thread.run_sync`
+// and asyncio's `to_thread`, for Boost.Asio; also `run_sync_options`.
+//
+// Example:
+//   auto guard = user_id.scoped_set(42);
+//   auto rows = co_await ctxexec::run_sync_with_context(
+//       [&] { return db.query(sql); },   // sees user_id == 42
+//       boost::asio::use_awaitable);
+//
+// Writes made by `fn` stay in its copy: they never flow back to the caller
+// (as with anyio). A call made from code that itself runs under a token of
+// the same limiter (through from_thread) and finds no free token fails with
+// `starvation_error` instead of waiting forever; see docs/executors.md.
+
+#ifndef CTXEXEC_RUN_SYNC_HPP
+#define CTXEXEC_RUN_SYNC_HPP
+
+#include <ctxexec/asio/bind_context.hpp>
+#include <ctxexec/asio/context_executor.hpp>
+#include <ctxexec/blocking_pool.hpp>
+#include <ctxexec/capacity_limiter.hpp>
+#include <ctxexec/context.hpp>
+#include <ctxexec/context_var.hpp>
+#include <ctxexec/errors.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/system_executor.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <concepts>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace ctxexec {
+
+/// Where and how `run_sync_with_context` runs a function.
+///
+/// Thread safety: a plain aggregate. Errors: none.
+/// Example: `ctxexec::run_sync_options{.limiter = &db_limiter}`
+struct run_sync_options {
+  /// Where the token comes from. nullptr: `default_thread_limiter()` of the
+  /// execution context of the completion handler's associated executor.
+  capacity_limiter* limiter = nullptr;
+  /// Where the function runs. nullptr: `default_blocking_pool()` of that
+  /// same execution context.
+  blocking_pool* pool = nullptr;
+  /// On cancellation while the function runs, complete at once with
+  /// `operation_aborted`; the thread finishes in the background and
+  /// releases its token when it does (anyio's `abandon_on_cancel`).
+  /// Otherwise a cancellation only interrupts the wait for a token.
+  bool abandon_on_cancel = false;
+};
+
+namespace detail {
+
+template <class R>
+struct run_sync_signature {
+  using type = void(std::exception_ptr, R);
+};
+template <>
+struct run_sync_signature<void> {
+  using type = void(std::exception_ptr);
+};
+
+/// Marks, in the worker's copy of the context, that the code holds a token
+/// of `limiter` while `active`: how a nested call recognises starvation.
+struct held_token {
+  const capacity_limiter* limiter;
+  std::atomic<bool> active{true};
+};
+
+inline context_var<std::shared_ptr<held_token>>& held_token_var() {
+  static auto* var =
+      new context_var<std::shared_ptr<held_token>>("ctxexec.held_token");
+  return *var;
+}
+
+/// Whether code running in the current context already holds a token of
+/// `limiter` (it runs, through from_thread, on behalf of a worker that
+/// does).
+inline bool holds_token_of(const capacity_limiter& limiter) {
+  const std::shared_ptr<held_token>* held = held_token_var().try_get();
+  return held != nullptr && *held != nullptr && (*held)->limiter == &limiter &&
+         (*held)->active.load(std::memory_order_acquire);
+}
+
+template <class Executor>
+boost::asio::execution_context& execution_context_of(const Executor& ex) {
+  if constexpr (boost::asio::execution::is_executor<Executor>::value) {
+    return boost::asio::query(ex, boost::asio::execution::context);
+  } else {
+    return ex.context();
+  }
+}
+
+/// The io_context under `ex`, when ex is (or wraps, in an any_io_executor,
+/// a strand or a context_executor) an io_context executor; else nullptr.
+template <class Executor>
+boost::asio::io_context* io_context_of(const Executor& ex) {
+  using io_ex = boost::asio::io_context::executor_type;
+  using io_strand = boost::asio::strand<io_ex>;
+  if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
+    if (auto* e = ex.template target<io_ex>()) return &e->context();
+    if (auto* e = ex.template target<context_executor<io_ex>>()) {
+      return &e->get_inner_executor().context();
+    }
+    if (auto* e = ex.template target<io_strand>()) {
+      return &e->get_inner_executor().context();
+    }
+    if (auto* e = ex.template target<context_executor<io_strand>>()) {
+      return &e->get_inner_executor().get_inner_executor().context();
+    }
+    return nullptr;
+  } else if constexpr (requires { ex.get_inner_executor(); }) {
+    return io_context_of(ex.get_inner_executor());
+  } else if constexpr (requires {
+                         {
+                           ex.context()
+                           } -> std::same_as<boost::asio::io_context&>;
+                       }) {
+    return &ex.context();
+  } else {
+    return nullptr;
+  }
+}
+
+/// default_thread_limiter() of the execution context that runs `ex`, made
+/// with the io_context's own executor when `ex` shows one (see
+/// default_thread_limiter's note on the first call).
+template <class Executor>
+capacity_limiter& default_thread_limiter_for(const Executor& ex) {
+  if (boost::asio::io_context* io = io_context_of(ex)) {
+    return default_thread_limiter(*io);
+  }
+  return default_thread_limiter(execution_context_of(ex));
+}
+
+/// One call: the handler, the function and its context, the token, and
+/// the outcome. Shared by the loop side and the worker.
+template <class Handler, class F, class R>
+class run_sync_op
+    : public std::enable_shared_from_this<run_sync_op<Handler, F, R>> {
+  using handler_executor =
+      boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+  using tracked_executor = std::decay_t<decltype(boost::asio::prefer(
+      std::declval<const handler_executor&>(),
+      boost::asio::execution::outstanding_work.tracked))>;
+
+ public:
+  run_sync_op(Handler handler, const handler_executor& ex, F fn, context ctx,
+              capacity_limiter& limiter, blocking_pool& pool,
+              bool abandon_on_cancel)
+      : handler_(std::move(handler)),
+        work_(boost::asio::prefer(
+            ex, boost::asio::execution::outstanding_work.tracked)),
+        fn_(std::in_place, std::move(fn)),
+        ctx_(std::move(ctx)),
+        limiter_(limiter),
+        pool_(pool),
+        abandon_on_cancel_(abandon_on_cancel) {}
+
+  /// Step 1 (the caller's thread): take a token, or wait for one.
+  void start() {
+    if (limiter_.try_acquire()) {
+      submit();
+      return;
+    }
+    if (holds_token_of(limiter_)) {
+      complete_with(std::make_exception_ptr(starvation_error(
+          "ctxexec::run_sync_with_context: no free token, and the caller "
+          "already holds one of the same limiter (every token may be held "
+          "by code waiting for a token); see docs/executors.md")));
+      return;
+    }
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    auto on_token =
+        [self = this->shared_from_this()](boost::system::error_code ec) {
+          if (ec) {
+            self->complete_with(
+                std::make_exception_ptr(boost::system::system_error(ec)));
+          } else {
+            self->submit();
+          }
+        };
+    // The wait completes on the handler's executor, where cancellation is
+    // emitted too.
+    limiter_.async_acquire(boost::asio::bind_cancellation_slot(
+        slot, boost::asio::bind_executor(work_, std::move(on_token))));
+  }
+
+ private:
+  /// Step 2: a token is held; hand the function to the pool.
+  void submit() {
+    held_ = std::make_shared<held_token>();
+    held_->limiter = &limiter_;
+    if (abandon_on_cancel_) {
+      arm_abandon();
+    } else {
+      // Running code is not interrupted: nothing left to cancel.
+      auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected()) slot.clear();
+    }
+    try {
+      pool_.submit(std::move(ctx_),
+                   [self = this->shared_from_this()] { self->run(); });
+    } catch (...) {
+      held_->active.store(false, std::memory_order_release);
+      limiter_.release();
+      complete_with(std::current_exception());
+    }
+  }
+
+  void arm_abandon() {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    if (!slot.is_connected()) return;
+    slot.template emplace<abandon_handler>(this->weak_from_this());
+  }
+
+  struct abandon_handler {
+    explicit abandon_handler(std::weak_ptr<run_sync_op> o) : op(std::move(o)) {}
+    std::weak_ptr<run_sync_op> op;
+    void operator()(boost::asio::cancellation_type_t type) const {
+      if (type == boost::asio::cancellation_type::none) return;
+      if (auto self = op.lock()) {
+        self->complete_with(std::make_exception_ptr(boost::system::system_error(
+            boost::asio::error::operation_aborted)));
+      }
+    }
+  };
+
+  /// Step 3 (a worker, inside the copied context): run, then give the
+  /// token back before the result is delivered.
+  void run() {
+    (void)held_token_var().set(held_);
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(std::move(*fn_));
+        result_.emplace();
+      } else {
+        result_.emplace(std::invoke(std::move(*fn_)));
+      }
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    fn_.reset();  // what it captured goes now, on the worker
+    held_->active.store(false, std::memory_order_release);
+    limiter_.release();
+    complete_with(error_);
+  }
+
+  /// Delivers the outcome on the handler's executor, once.
+  void complete_with(std::exception_ptr e) {
+    if (completed_.exchange(true, std::memory_order_acq_rel)) return;
+    boost::asio::post(work_, [self = this->shared_from_this(), e]() mutable {
+      auto slot = boost::asio::get_associated_cancellation_slot(self->handler_);
+      if (slot.is_connected()) slot.clear();
+      Handler handler = std::move(self->handler_);
+      if constexpr (std::is_void_v<R>) {
+        self.reset();
+        std::move(handler)(e);
+      } else {
+        std::optional<R> value;
+        if (!e) value.emplace(std::move(*self->result_));
+        self.reset();
+        if (value) {
+          std::move(handler)(std::exception_ptr(), std::move(*value));
+        } else {
+          std::move(handler)(e, R());
+        }
+      }
+    });
+  }
+
+  using result_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+  Handler handler_;
+  tracked_executor work_;
+  std::optional<F> fn_;
+  context ctx_;
+  capacity_limiter& limiter_;
+  blocking_pool& pool_;
+  const bool abandon_on_cancel_;
+  std::shared_ptr<held_token> held_;
+  std::optional<result_type> result_;
+  std::exception_ptr error_;
+  std::atomic<bool> completed_{false};
+};
+
+template <class F>
+using run_sync_result_t = std::invoke_result_t<std::decay_t<F>&&>;
+
+struct initiate_run_sync {
+  template <class Handler, class F>
+  void operator()(Handler&& handler, F&& fn, context ctx,
+                  run_sync_options options) const {
+    using handler_type = std::decay_t<Handler>;
+    using fn_type = std::decay_t<F>;
+    using R = run_sync_result_t<F>;
+    const auto fallback =
+        options.limiter != nullptr
+            ? options.limiter->get_executor()
+            : boost::asio::any_io_executor(boost::asio::system_executor());
+    const auto ex = boost::asio::get_associated_executor(handler, fallback);
+    boost::asio::execution_context& owner = execution_context_of(ex);
+    capacity_limiter& limiter = options.limiter != nullptr
+                                    ? *options.limiter
+                                    : default_thread_limiter_for(ex);
+    blocking_pool& pool =
+        options.pool != nullptr ? *options.pool : default_blocking_pool(owner);
+    auto op = std::make_shared<run_sync_op<handler_type, fn_type, R>>(
+        std::forward<Handler>(handler), ex, std::forward<F>(fn), std::move(ctx),
+        limiter, pool, options.abandon_on_cancel);
+    op->start();
+  }
+};
+
+template <class T>
+inline constexpr bool is_use_awaitable_token = false;
+template <class Executor>
+inline constexpr bool
+    is_use_awaitable_token<boost::asio::use_awaitable_t<Executor>> = true;
+
+}  // namespace detail
+
+/// Runs `fn()` on a worker thread of a blocking pool, inside a copy of the
+/// current context, once a token of a capacity limiter is free; completes
+/// with its result.
+///
+/// Completion signature: `void(std::exception_ptr, R)`, or
+/// `void(std::exception_ptr)` when `fn` returns void; with `use_awaitable`
+/// the caller gets `R` or `fn`'s exception rethrown. Every completion token
+/// works (`use_awaitable`, `deferred`, `use_future`, callbacks). The
+/// function is invoked once, as an rvalue; R may be move-only.
+///
+/// Limiter and pool: `options.limiter` / `options.pool`, by default
+/// `default_thread_limiter()` / `default_blocking_pool()` of the execution
+/// context of the completion handler's associated executor (the caller's
+/// io_context, for a coroutine); with neither an associated executor nor
+/// `options.limiter`, the system context's.
+///
+/// Thread safety: safe to call from any thread; completes on the handler's
+/// associated executor (default: the limiter's executor, else the system
+/// executor), never inside this call.
+///
+/// Propagation: the context is copied when this function is called; `fn`
+/// runs in that copy (its writes stay there), and the worker returns to its
+/// empty context after it. A callback's completion runs in another snapshot
+/// taken at the call (as a done-callback); a coroutine resumes in its own
+/// context.
+///
+/// Order: the token is taken before `fn` runs and released after it
+/// returns and before the completion is delivered, so the limiter's
+/// `statistics()` no longer count it when the caller resumes.
+///
+/// Cancellation (the handler's cancellation slot, any type): while waiting
+/// for a token, the wait is abandoned and the call completes with
+/// `boost::system::system_error(operation_aborted)`; `fn` never runs. Once
+/// `fn` runs, cancellation is ignored unless `options.abandon_on_cancel`.
+///
+/// Errors (delivered as the exception_ptr, rethrown by `use_awaitable`):
+/// `fn`'s exception; `system_error(operation_aborted)` on cancellation;
+/// `starvation_error` when no token is free and the calling code already
+/// holds one of the same limiter (see docs/executors.md); `shutdown_error`
+/// when the pool is shut down.
+///
+/// Example:
+///   std::string text = co_await ctxexec::run_sync_with_context(
+///       [] { return llm.complete(prompt); }, boost::asio::use_awaitable);
+template <class F, class CompletionToken>
+auto run_sync_with_context(const run_sync_options& options, F&& fn,
+                           CompletionToken&& token) {
+  using R = detail::run_sync_result_t<F>;
+  using signature = typename detail::run_sync_signature<R>::type;
+  context ctx = copy_context();
+  if constexpr (detail::is_use_awaitable_token<std::decay_t<CompletionToken>>) {
+    // The coroutine resumes in its own context: no snapshot needed.
+    return boost::asio::async_initiate<CompletionToken, signature>(
+        detail::initiate_run_sync{}, token, std::forward<F>(fn), std::move(ctx),
+        options);
+  } else {
+    auto bound = bind_context(std::forward<CompletionToken>(token));
+    return boost::asio::async_initiate<decltype(bound), signature>(
+        detail::initiate_run_sync{}, bound, std::forward<F>(fn), std::move(ctx),
+        options);
+  }
+}
+
+/// `run_sync_with_context` with the default limiter and pool.
+template <class F, class CompletionToken>
+auto run_sync_with_context(F&& fn, CompletionToken&& token) {
+  return run_sync_with_context(run_sync_options{}, std::forward<F>(fn),
+                               std::forward<CompletionToken>(token));
+}
+
+/// `run_sync_with_context` with tokens from `limiter` (and the default
+/// pool). The default completion executor is the limiter's.
+template <class F, class CompletionToken>
+auto run_sync_with_context(capacity_limiter& limiter, F&& fn,
+                           CompletionToken&& token) {
+  run_sync_options options;
+  options.limiter = &limiter;
+  return run_sync_with_context(options, std::forward<F>(fn),
+                               std::forward<CompletionToken>(token));
+}
+
+}  // namespace ctxexec
+
+#endif  // CTXEXEC_RUN_SYNC_HPP

@@ -1,0 +1,192 @@
+// Tests of ctxexec::from_thread: a round trip from a worker to the event
+// loop and back, context copies, the event-loop-thread check, and a loop
+// destroyed while a worker waits for it.
+
+#include <ctxexec/from_thread.hpp>
+
+#include <ctxexec/asio/co_spawn.hpp>
+#include <ctxexec/run_sync.hpp>
+#include "context_fixture.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <future>
+#include <latch>
+#include <stdexcept>
+#include <thread>
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+
+ctxexec::context_var<int> ft_var("ft_var", -1);
+
+class FromThreadTest : public ctxexec_test::ContextFixture {};
+
+TEST_F(FromThreadTest, RoundTripFromAWorkerRunsOnTheLoopInACopy) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  std::thread::id loop_thread;
+  struct report {
+    int sync_seen, async_seen, worker_after;
+    std::thread::id sync_thread;
+  };
+  report r{};
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        loop_thread = std::this_thread::get_id();
+        auto guard = ft_var.scoped_set(5);
+        r = co_await ctxexec::run_sync_with_context(
+            [&] {
+              (void)ft_var.set(6);  // the worker's copy
+              report out{};
+              out.sync_seen = ctxexec::from_thread::run_sync(ex, [] {
+                const int seen = ft_var.get();
+                (void)ft_var.set(99);  // the loop-side copy only
+                return seen;
+              });
+              out.sync_thread = ctxexec::from_thread::run_sync(
+                  ex, [] { return std::this_thread::get_id(); });
+              out.async_seen =
+                  ctxexec::from_thread::run(ex, []() -> awaitable<int> {
+                    co_await asio::post(use_awaitable);
+                    co_return ft_var.get();
+                  });
+              out.worker_after = ft_var.get();
+              return out;
+            },
+            use_awaitable);
+        EXPECT_EQ(ft_var.get(), 5);
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(r.sync_seen, 6);  // a copy of the worker's context
+  EXPECT_EQ(r.async_seen, 6);
+  EXPECT_EQ(r.worker_after, 6);  // the loop's write did not flow back
+  EXPECT_EQ(r.sync_thread, loop_thread);
+}
+
+TEST_F(FromThreadTest, ExceptionsAndVoidResults) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  bool ran = false;
+  bool threw_sync = false;
+  bool threw_async = false;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            [&] {
+              ctxexec::from_thread::run_sync(ex, [&] { ran = true; });
+              try {
+                ctxexec::from_thread::run_sync(
+                    ex, [] { throw std::runtime_error("sync"); });
+              } catch (const std::runtime_error&) {
+                threw_sync = true;
+              }
+              try {
+                ctxexec::from_thread::run(ex, []() -> awaitable<void> {
+                  throw std::logic_error("async");
+                  co_return;
+                });
+              } catch (const std::logic_error&) {
+                threw_async = true;
+              }
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  io.run();
+  EXPECT_TRUE(ran);
+  EXPECT_TRUE(threw_sync);
+  EXPECT_TRUE(threw_async);
+}
+
+TEST_F(FromThreadTest, CallingFromTheLoopThreadIsAnErrorNotADeadlock) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  int errors = 0;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        try {
+          ctxexec::from_thread::run_sync(ex, [] { return 1; });
+        } catch (const ctxexec::wrong_thread_error&) {
+          ++errors;
+        }
+        // Through the coroutine's own executor (an any_io_executor holding
+        // a context_executor) and a strand of the loop as well.
+        auto own = co_await asio::this_coro::executor;
+        try {
+          ctxexec::from_thread::run(own,
+                                    []() -> awaitable<void> { co_return; });
+        } catch (const ctxexec::wrong_thread_error&) {
+          ++errors;
+        }
+        co_return;
+      },
+      asio::detached);
+  auto strand = asio::make_strand(io);
+  asio::post(strand, [&] {
+    try {
+      ctxexec::from_thread::run_sync(strand, [] {});
+    } catch (const ctxexec::wrong_thread_error&) {
+      ++errors;
+    }
+  });
+  // Outside the strand, but on the thread that would have to run it.
+  asio::post(io, [&] {
+    try {
+      ctxexec::from_thread::run_sync(strand, [] {});
+    } catch (const ctxexec::wrong_thread_error&) {
+      ++errors;
+    }
+  });
+  io.run();
+  EXPECT_EQ(errors, 4);
+}
+
+TEST_F(FromThreadTest, AnyOtherThreadMayCallIt) {
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  auto guard = ft_var.scoped_set(12);
+  EXPECT_EQ(ctxexec::from_thread::run_sync(io.get_executor(),
+                                           [] { return ft_var.get(); }),
+            12);
+  work.reset();
+  loop.join();
+}
+
+TEST_F(FromThreadTest, LoopDestroyedWhileAWorkerWaitsIsAnError) {
+  auto io = std::make_unique<asio::io_context>();
+  std::latch task_started(1);
+  auto waiter = std::async(std::launch::async, [&, ex = io->get_executor()] {
+    try {
+      ctxexec::from_thread::run(ex, [&]() -> awaitable<void> {
+        task_started.count_down();
+        asio::steady_timer t(co_await asio::this_coro::executor,
+                             std::chrono::hours(1));
+        co_await t.async_wait(use_awaitable);
+      });
+      return false;
+    } catch (const ctxexec::shutdown_error&) {
+      return true;
+    }
+  });
+  auto work = asio::make_work_guard(*io);  // run() waits for the task
+  std::thread loop([&] { io->run(); });
+  task_started.wait();
+  io->stop();
+  loop.join();
+  work.reset();
+  io.reset();  // the waiting task is destroyed with the loop
+  EXPECT_TRUE(waiter.get());
+}
+
+}  // namespace
