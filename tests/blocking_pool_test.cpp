@@ -191,6 +191,11 @@ TEST_F(BlockingPoolTest, DefaultPoolIsOnePerExecutionContext) {
             &ctxexec::default_blocking_pool(b));
   EXPECT_EQ(ctxexec::default_blocking_pool(a).options().idle_timeout,
             std::chrono::steady_clock::duration(10s));
+  EXPECT_EQ(ctxexec::default_blocking_pool(a).options().spin,
+            std::chrono::steady_clock::duration::zero());
+  ctxexec::default_blocking_pool(a).set_spin(50us);  // the warm path, later
+  EXPECT_EQ(ctxexec::default_blocking_pool(a).options().spin,
+            std::chrono::steady_clock::duration(50us));
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ RUN_SYNC_ROWS = [
      "BM_RoundTripBaseline", None, None, 1, "round_trip"),
     ("throughput, 1000 callers, 40 tokens (per call)", "BM_Throughput",
      "BM_ThroughputBaseline", None, None, 1000, "throughput"),
+    ("throughput, warm path (per call)", "BM_ThroughputWarm",
+     "BM_ThroughputBaseline", None, None, 1000, "throughput"),
 ]
 
 

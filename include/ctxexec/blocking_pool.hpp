@@ -49,8 +49,9 @@ struct blocking_pool_options {
   std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(10);
   /// The warm path: a worker that runs out of work polls the queue for this
   /// long before it goes to sleep, so an item submitted meanwhile starts
-  /// without a thread wake-up (a few microseconds saved per item, paid for
-  /// with CPU time spent polling). 0 (the default) never polls.
+  /// without a thread wake-up (several microseconds saved per item, paid
+  /// for with CPU time spent polling). At most one worker polls at a time.
+  /// 0 (the default) never polls.
   std::chrono::steady_clock::duration spin =
       std::chrono::steady_clock::duration::zero();
   /// At most this many threads; items beyond wait in the queue. The default
@@ -135,7 +136,14 @@ class blocking_pool {
     return {s.threads, s.idle, s.running, s.queued};
   }
 
-  /// The options the pool was made with.
+  /// Changes the warm path's polling time (blocking_pool_options::spin) at
+  /// run time; workers pick it up when they next run out of work. For
+  /// example `default_blocking_pool(io).set_spin(50us)`.
+  void set_spin(std::chrono::steady_clock::duration spin) noexcept {
+    impl_->set_spin(spin);
+  }
+
+  /// The options the pool was made with (spin: its current value).
   [[nodiscard]] blocking_pool_options options() const noexcept {
     return {impl_->idle_timeout(), impl_->spin(), impl_->max_threads()};
   }

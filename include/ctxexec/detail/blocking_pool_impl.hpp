@@ -37,7 +37,7 @@ class blocking_pool_impl {
   blocking_pool_impl(clock::duration idle_timeout, clock::duration spin,
                      std::size_t max_threads)
       : idle_timeout_(idle_timeout),
-        spin_(spin),
+        spin_(spin.count()),
         max_threads_(max_threads == 0 ? 1 : max_threads) {}
 
   ~blocking_pool_impl() { shutdown(); }
@@ -49,7 +49,12 @@ class blocking_pool_impl {
   static blocking_pool_impl* current() noexcept { return tl_current_pool(); }
 
   clock::duration idle_timeout() const noexcept { return idle_timeout_; }
-  clock::duration spin() const noexcept { return spin_; }
+  clock::duration spin() const noexcept {
+    return clock::duration(spin_.load(std::memory_order_relaxed));
+  }
+  void set_spin(clock::duration d) noexcept {
+    spin_.store(d.count(), std::memory_order_relaxed);
+  }
   std::size_t max_threads() const noexcept { return max_threads_; }
 
   void submit(work_item item) {
@@ -146,10 +151,13 @@ class blocking_pool_impl {
         continue;
       }
       if (closed_) break;
-      if (spin_ > clock::duration::zero()) {
+      // One poller at a time: it serves the next item without a wake-up,
+      // and the CPU time spent polling stays bounded by one thread's.
+      if (const auto spin = this->spin();
+          spin > clock::duration::zero() && spinning_ == 0) {
         ++spinning_;
         mu_.unlock();
-        poll_for_work();
+        poll_for_work(spin);
         mu_.lock();
         --spinning_;
         if (!queue_.empty() || closed_) continue;
@@ -169,8 +177,8 @@ class blocking_pool_impl {
     tl_current_pool() = nullptr;
   }
 
-  void poll_for_work() {
-    const auto deadline = clock::now() + spin_;
+  void poll_for_work(clock::duration spin) {
+    const auto deadline = clock::now() + spin;
     do {
       for (int i = 0; i < 64; ++i) {
         if (queued_.load(std::memory_order_acquire) != 0) return;
@@ -195,7 +203,7 @@ class blocking_pool_impl {
   }
 
   const clock::duration idle_timeout_;
-  const clock::duration spin_;
+  std::atomic<clock::rep> spin_;
   const std::size_t max_threads_;
 
   mutable mutex mu_;
