@@ -12,10 +12,8 @@
 #                       [--to-thread to_thread.json] [--output table.md]
 
 import argparse
-import json
-import sys
 
-_UNIT_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+from table import gbench_times, load_json
 
 # label, ctxexec benchmark, plain baseline, target kind, target value,
 # divisor (ns per reported unit of work: 1000 callers per iteration).
@@ -39,7 +37,7 @@ ASIO_ROWS = [
 RUN_SYNC_ROWS = [
     ("round trip, one caller", "BM_RoundTrip", "BM_RoundTripBaseline",
      "ratio", 1.1, 1, "round_trip"),
-    ("round trip, warm path (workers poll 200 us)", "BM_RoundTripWarm",
+    ("round trip, warm path (a worker polls 200 us)", "BM_RoundTripWarm",
      "BM_RoundTripBaseline", None, None, 1, "round_trip"),
     ("throughput, 1000 callers, 40 tokens (per call)", "BM_Throughput",
      "BM_ThroughputBaseline", None, None, 1000, "throughput"),
@@ -49,34 +47,19 @@ RUN_SYNC_ROWS = [
 
 
 def load(path, what):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        sys.exit(f"pairs_table.py: cannot read the {what} JSON {path}: {error}")
+    return load_json(path, what)
 
 
 def medians(gbench):
-    """Median real time in ns per benchmark name."""
-    out = {}
-    singles = {}
-    for b in gbench.get("benchmarks", []):
-        name = b.get("run_name", b["name"])
-        scale = _UNIT_TO_NS[b.get("time_unit", "ns")]
-        if b.get("run_type") == "aggregate":
-            if b.get("aggregate_name") == "median":
-                out[name] = b["real_time"] * scale
-        else:
-            singles.setdefault(name, b["real_time"] * scale)
-    for name, value in singles.items():
-        out.setdefault(name, value)
-    return out
+    """Median real time in ns per benchmark name (table.py's reading)."""
+    return {name.replace("/real_time", ""): ns
+            for name, (ns, _) in gbench_times(gbench).items()}
 
 
 def fmt(ns):
     if ns >= 1e5:
         return f"{ns / 1e3:.0f} us"
-    if ns >= 1e4:
+    if ns >= 1e3:
         return f"{ns / 1e3:.1f} us"
     if ns >= 100:
         return f"{ns:.0f} ns"
