@@ -1,5 +1,6 @@
 #include <ctxexec/blocking_pool.hpp>
 
+#include <ctxexec/capacity_limiter.hpp>
 #include <ctxexec/context_var.hpp>
 #include "context_fixture.hpp"
 
@@ -196,6 +197,42 @@ TEST_F(BlockingPoolTest, DefaultPoolIsOnePerExecutionContext) {
   ctxexec::default_blocking_pool(a).set_spin(50us);  // the warm path, later
   EXPECT_EQ(ctxexec::default_blocking_pool(a).options().spin,
             std::chrono::steady_clock::duration(50us));
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(BlockingPoolTest, ItemsWithoutAContextNeverSeeEachOthersValues) {
+  ctxexec::blocking_pool pool({.max_threads = 1});  // the same worker
+  std::promise<void> first;
+  pool.submit([&] {
+    (void)pool_var.set(42);  // into the item's fresh context
+    first.set_value();
+  });
+  first.get_future().wait();
+  std::promise<bool> second;
+  pool.submit([&] { second.set_value(pool_var.try_get() == nullptr); });
+  EXPECT_TRUE(second.get_future().get());
+}
+
+// A poller must not hold shutdown() up for its whole polling time (an hour
+// here: the test would time out).
+TEST_F(BlockingPoolTest, ShutdownStopsAPollingWorker) {
+  ctxexec::blocking_pool pool({.spin = std::chrono::hours(1)});
+  std::promise<void> done;
+  pool.submit([&] { done.set_value(); });
+  done.get_future().wait();
+  pool.shutdown();
+  EXPECT_EQ(pool.statistics().threads, 0u);
+}
+
+TEST_F(BlockingPoolTest,
+       DefaultLimiterKeepsTheLoopsExecutorWhateverComesFirst) {
+  boost::asio::io_context io;
+  ctxexec::default_blocking_pool(io).set_spin(50us);  // the pool first
+  auto ex = ctxexec::default_thread_limiter(io).get_executor();
+  EXPECT_NE(ex.target<boost::asio::io_context::executor_type>(), nullptr);
 }
 
 }  // namespace

@@ -190,3 +190,79 @@ TEST_F(FromThreadTest, LoopDestroyedWhileAWorkerWaitsIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A worker calls from_thread while its loop is being destroyed: the loop's
+// watch wakes it with shutdown_error (or refuses it), so the pool can be
+// drained instead of waiting for a loop that will never run again.
+TEST_F(FromThreadTest, CallDuringTheLoopsDestructionFailsInsteadOfHanging) {
+  auto io = std::make_unique<asio::io_context>();
+  auto ex = io->get_executor();
+  std::latch started(1);
+  std::promise<void> gate;
+  std::shared_future<void> gate_open = gate.get_future().share();
+  std::atomic<int> shutdown_errors{0};
+  ctxexec::co_spawn(
+      *io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            [&] {
+              started.count_down();
+              gate_open.wait();
+              try {
+                ctxexec::from_thread::run_sync(ex, [] {});  // loop stopped
+              } catch (const ctxexec::shutdown_error&) {
+                ++shutdown_errors;
+              }
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  auto work = asio::make_work_guard(*io);
+  std::thread loop([&] { io->run(); });
+  started.wait();
+  io->stop();
+  loop.join();
+  work.reset();
+  // Open the gate before or during the destruction: the call either waits
+  // and is woken when the loop's service shuts down, or is refused.
+  auto destroyed = std::async(std::launch::async, [&] { io.reset(); });
+  gate.set_value();
+  destroyed.get();
+  EXPECT_EQ(shutdown_errors.load(), 1);
+}
+
+// A handler on the loop shuts the pool down while a worker waits in
+// from_thread for that same loop: the worker's call fails, the pool joins,
+// nothing deadlocks.
+TEST_F(FromThreadTest, PoolShutdownFromTheLoopWakesWaitingWorkers) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  ctxexec::blocking_pool pool;
+  std::latch waiting(1);
+  std::atomic<int> shutdown_errors{0};
+  ctxexec::run_sync_options options{.pool = &pool};
+  ctxexec::run_sync_with_context(
+      options,
+      [&] {
+        waiting.count_down();
+        try {
+          // Waits for the loop, which is blocked in shutdown() below (or
+          // already past it: then the call is refused).
+          ctxexec::from_thread::run_sync(ex, [] {});
+        } catch (const ctxexec::shutdown_error&) {
+          ++shutdown_errors;
+        }
+      },
+      asio::bind_executor(io, [](std::exception_ptr) {}));
+  asio::post(io, [&] {
+    waiting.wait();   // the worker is about to call from_thread
+    pool.shutdown();  // "graceful shutdown" from a handler on the loop
+  });
+  io.run();
+  EXPECT_EQ(shutdown_errors.load(), 1);
+  EXPECT_EQ(pool.statistics().threads, 0u);
+}
+
+}  // namespace

@@ -16,6 +16,7 @@
 #include <future>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -438,6 +439,92 @@ TEST_F(RunSyncTest, NestedCallWithAFreeTokenSucceeds) {
         use_awaitable);
   });
   EXPECT_EQ(nested, 40);
+}
+
+}  // namespace
+
+namespace {
+
+// The io_context is destroyed while calls are in flight: one running (its
+// caller on a strand made after the pool), one queued in the limiter. The
+// pool drains while the context's other services still exist; nothing is
+// used after it is freed (ASan) and every token comes back.
+TEST_F(RunSyncTest, DestroyingTheLoopWithCallsInFlightIsSafe) {
+  auto io = std::make_unique<asio::io_context>();
+  (void)ctxexec::default_blocking_pool(*io);  // the pool service first
+  ctxexec::capacity_limiter& limiter = ctxexec::default_thread_limiter(*io);
+  limiter.set_total_tokens(1);
+  std::optional<asio::strand<asio::io_context::executor_type>> strand(
+      asio::make_strand(*io));
+  std::latch started(1);
+  std::promise<void> gate;
+  std::shared_future<void> gate_open = gate.get_future().share();
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 2; ++i) {  // the second waits for the only token
+    ctxexec::co_spawn(
+        *strand,
+        [&]() -> awaitable<void> {
+          co_await ctxexec::run_sync_with_context(
+              [&] {
+                started.count_down();
+                gate_open.wait();
+                ++ran;
+              },
+              use_awaitable);
+        },
+        asio::detached);
+  }
+  auto work = asio::make_work_guard(*io);
+  std::thread loop([&] { io->run(); });
+  started.wait();
+  io->stop();
+  loop.join();
+  work.reset();
+  strand.reset();
+  auto destroyed = std::async(std::launch::async, [&] { io.reset(); });
+  gate.set_value();  // before or during the destruction: both are fine
+  destroyed.get();
+  EXPECT_EQ(ran.load(), 1);  // the queued call was aborted, never run
+}
+
+// abandon_on_cancel: the caller resumes and destroys its (request-scoped)
+// limiter while the abandoned function still runs; the function's token
+// goes back through state that outlives the limiter.
+TEST_F(RunSyncTest, AbandonedFunctionMayOutliveItsLimiter) {
+  asio::io_context io;
+  std::promise<void> gate;
+  std::shared_future<void> gate_open = gate.get_future().share();
+  std::atomic<bool> finished{false};
+  run_task(io, [&]() -> awaitable<void> {
+    auto limiter = std::make_unique<ctxexec::capacity_limiter>(io, 2);
+    asio::cancellation_signal cancel;
+    bool done = false;
+    ctxexec::run_sync_options options{.limiter = limiter.get(),
+                                      .abandon_on_cancel = true};
+    std::latch running(1);
+    ctxexec::run_sync_with_context(
+        options,
+        [&, gate_open] {
+          running.count_down();
+          gate_open.wait();
+          finished = true;
+        },
+        asio::bind_cancellation_slot(
+            cancel.slot(),
+            asio::bind_executor(co_await asio::this_coro::executor,
+                                [&](std::exception_ptr) { done = true; })));
+    co_await ctxexec::run_sync_with_context([&] { running.wait(); },
+                                            use_awaitable);
+    cancel.emit(asio::cancellation_type::total);  // not enough to abandon
+    co_await asio::post(use_awaitable);
+    EXPECT_FALSE(done);
+    cancel.emit(asio::cancellation_type::terminal);
+    co_await until(done);
+    EXPECT_TRUE(done);
+    limiter.reset();   // the caller is done with it
+    gate.set_value();  // the function returns and releases its token
+  });
+  EXPECT_TRUE(finished.load());
 }
 
 }  // namespace

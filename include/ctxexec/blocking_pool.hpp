@@ -22,7 +22,6 @@
 #ifndef CTXEXEC_BLOCKING_POOL_HPP
 #define CTXEXEC_BLOCKING_POOL_HPP
 
-#include <ctxexec/capacity_limiter.hpp>
 #include <ctxexec/context.hpp>
 #include <ctxexec/detail/blocking_pool_impl.hpp>
 #include <ctxexec/detail/mutex.hpp>
@@ -83,12 +82,15 @@ struct blocking_pool_statistics {
 /// member may be called from any thread).
 ///
 /// Propagation: `submit(ctx, item)` runs `item` inside `ctx` (as
-/// `ctx.run(item)`: writes the item makes stay in `ctx`); afterwards the
-/// worker is back in its own empty context. Nothing is captured at submit
-/// time except `ctx` itself.
+/// `ctx.run(item)`: writes the item makes stay in `ctx`); `submit(item)`
+/// runs it in a fresh empty context. Afterwards the worker is back in its
+/// own empty context. Nothing is captured at submit time except `ctx`.
 ///
 /// Shutdown: `shutdown()` (and the destructor) stops accepting items, runs
 /// every item already queued, and joins every thread. No item is dropped.
+/// Called on a thread that runs an Asio event loop, it first makes the
+/// workers' `from_thread` calls fail with `shutdown_error` (that loop cannot
+/// serve them while it waits here).
 ///
 /// Errors: `submit()` throws `shutdown_error` after `shutdown()` began, and
 /// std::system_error if a thread cannot be started (the item is then not
@@ -108,8 +110,10 @@ class blocking_pool {
       : impl_(std::make_shared<detail::blocking_pool_impl>(
             options.idle_timeout, options.spin, options.max_threads)) {}
 
-  /// Shuts down (see `shutdown()`).
-  ~blocking_pool() { impl_->shutdown(); }
+  /// Shuts down (see `shutdown()`). On one of the pool's own workers (say
+  /// an io_context destroyed from an item), it stops accepting items and
+  /// lets the workers finish the queue and exit on their own instead.
+  ~blocking_pool() { impl_->release(); }
 
   blocking_pool(const blocking_pool&) = delete;
   blocking_pool& operator=(const blocking_pool&) = delete;
@@ -121,8 +125,9 @@ class blocking_pool {
     });
   }
 
-  /// Queues `item` to run on a worker in the worker's own empty context.
-  void submit(work_item item) { impl_->submit(std::move(item)); }
+  /// Queues `item` to run on a worker in a fresh, empty context (so that
+  /// what it sets never reaches the next item).
+  void submit(work_item item) { submit(context(), std::move(item)); }
 
   /// Stops accepting items, runs those already queued, and joins every
   /// worker. Idempotent; when it returns (from any caller) no worker is
@@ -165,79 +170,32 @@ class blocking_pool {
 
 namespace detail {
 
-/// A thread blocked in a from_thread call, to be woken with an error if the
-/// event loop it waits for is destroyed first.
-class loop_waiter {
- public:
-  virtual void loop_gone() noexcept = 0;
-
- protected:
-  ~loop_waiter() = default;
-};
-
-/// The from_thread waiters of one execution context. Shared, so that a
-/// waiter woken by the context's destruction may still unregister after
-/// the service that owned the watch is gone.
-class loop_watch {
- public:
-  /// Registers `w`; false if the loop is being destroyed already.
-  bool add(loop_waiter* w) {
-    mutex_lock lock(mu_);
-    if (gone_) return false;
-    waiters_.push_back(w);
-    return true;
-  }
-
-  void remove(loop_waiter* w) {
-    mutex_lock lock(mu_);
-    waiters_.remove(w);
-  }
-
-  /// The loop is going away: wakes every waiter with an error.
-  void close() {
-    mutex_lock lock(mu_);
-    gone_ = true;
-    for (loop_waiter* w : waiters_) w->loop_gone();
-    waiters_.clear();
-  }
-
- private:
-  mutex mu_;
-  std::list<loop_waiter*> waiters_ ABSL_GUARDED_BY(mu_);
-  bool gone_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-/// The Asio service behind default_blocking_pool(). Its shutdown() (run at
-/// the start of the execution context's destruction) closes the pool and
-/// wakes from_thread waiters, whose event loop is gone; its destructor
-/// (after every service's shutdown()) drains the queue and joins.
+/// The Asio service behind default_blocking_pool(). Its shutdown(), run
+/// when the execution context begins its destruction, wakes the
+/// from_thread waiters of this loop (it will never serve them) and then
+/// shuts the pool down: queued items run, and every worker is joined,
+/// while the context's other services still exist.
 class blocking_pool_service : public boost::asio::execution_context::service {
  public:
   using key_type = blocking_pool_service;
   static inline boost::asio::execution_context::id id;
 
   explicit blocking_pool_service(boost::asio::execution_context& ctx)
-      : boost::asio::execution_context::service(ctx) {
-    // The default limiter must outlive this pool, whose items release its
-    // tokens: services are destroyed in the reverse order of creation.
-    (void)default_thread_limiter(ctx);
-  }
-
-  ~blocking_pool_service() override = default;
+      : boost::asio::execution_context::service(ctx) {}
 
   blocking_pool& pool() noexcept { return pool_; }
 
   /// The from_thread waiters of this execution context's loop.
-  std::shared_ptr<loop_watch> watch() const { return watch_; }
+  const std::shared_ptr<loop_watch>& watch() const noexcept { return watch_; }
 
  private:
   void shutdown() override {
-    pool_.impl()->close();
     watch_->close();
+    pool_.impl()->release();
   }
 
+  const std::shared_ptr<loop_watch> watch_ = std::make_shared<loop_watch>();
   blocking_pool pool_;
-  std::shared_ptr<loop_watch> watch_ = std::make_shared<loop_watch>();
 };
 
 }  // namespace detail
@@ -249,10 +207,11 @@ class blocking_pool_service : public boost::asio::execution_context::service {
 /// Thread safety: safe (as `boost::asio::use_service`). Propagation: none.
 /// Errors: std::bad_alloc.
 ///
-/// Lifetime: the pool is closed when `ctx` begins its destruction, and
-/// drained and joined after every service of `ctx` has shut down. Items
-/// still queued then run; their completions are destroyed with `ctx`'s
-/// queue, as Asio does with every pending handler.
+/// Lifetime: when `ctx` begins its destruction, the pool is shut down:
+/// `from_thread` calls waiting for `ctx`'s loop fail with `shutdown_error`,
+/// items still queued run, and the workers are joined. Completions of those
+/// items are destroyed with `ctx`'s queue, as Asio does with every pending
+/// handler.
 ///
 /// Example:
 ///   auto s = ctxexec::default_blocking_pool(io).statistics();

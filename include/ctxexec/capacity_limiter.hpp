@@ -31,6 +31,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <optional>
@@ -142,6 +143,12 @@ class capacity_limiter {
   /// Takes a token if one is free and no waiter is queued (waiters are
   /// never overtaken). Returns whether it did.
   [[nodiscard]] bool try_acquire() noexcept { return state_->try_acquire(); }
+
+  /// Not API: the shared state, which outlives the limiter while anything
+  /// holds a reference (run_sync_with_context releases tokens through it).
+  [[nodiscard]] detail::limiter_state& detail_state() const noexcept {
+    return *state_;
+  }
 
   /// Returns one token; the first waiter, if any, gets it. Throws
   /// limiter_error, changing nothing, when no token is borrowed.
@@ -277,7 +284,10 @@ class default_limiter_service final
       : service(ctx) {}
 
   capacity_limiter& limiter(const boost::asio::any_io_executor& ex) {
-    std::call_once(made_, [&] { limiter_.emplace(ex); });
+    std::call_once(made_, [&] {
+      limiter_.emplace(ex);
+      made_flag_.store(true, std::memory_order_release);
+    });
     return *limiter_;
   }
 
@@ -288,13 +298,19 @@ class default_limiter_service final
   }
 
  private:
-  // Waiters are aborted when the service, and so the limiter, is
-  // destroyed; completions posted to a context already shut down are
-  // destroyed with it, their tokens taken back.
-  void shutdown() override {}
+  // Waiters are aborted when the context shuts down; completions posted
+  // to a context already shut down are destroyed with it, their tokens
+  // taken back.
+  void shutdown() override {
+    // Waiters complete (aborted) now, while every service still exists.
+    if (made_flag_.load(std::memory_order_acquire)) {
+      limiter_->detail_state().close();
+    }
+  }
 
   std::once_flag made_;
   std::optional<capacity_limiter> limiter_;
+  std::atomic<bool> made_flag_{false};  // limiter_ is set, for shutdown()
 };
 
 }  // namespace detail

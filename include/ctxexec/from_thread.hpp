@@ -85,8 +85,8 @@ class from_thread_state final : public loop_waiter {
 
   void loop_gone() noexcept override {
     set_error(std::make_exception_ptr(shutdown_error(
-        "ctxexec::from_thread: the event loop was destroyed before the "
-        "call completed")));
+        "ctxexec::from_thread: the event loop cannot serve the call: it is "
+        "being destroyed, or this worker's pool is being shut down from it")));
   }
 
   R wait() {
@@ -148,18 +148,35 @@ R wait_on_loop(const Executor& ex, Start start) {
         "it would wait for itself; co_await the code instead");
   }
   auto state = std::make_shared<from_thread_state<R>>();
-  const std::shared_ptr<loop_watch> watch =
+  // Woken with an error if the target loop is destroyed, or if this
+  // worker's pool is shut down from an event-loop thread.
+  struct registration {
+    std::shared_ptr<loop_watch> watch;
+    loop_waiter* w = nullptr;
+    ~registration() {
+      if (watch) watch->remove(w);
+    }
+  };
+  registration loop{
       boost::asio::use_service<blocking_pool_service>(execution_context_of(ex))
-          .watch();
-  if (!watch->add(state.get())) {
+          .watch(),
+      state.get()};
+  if (!loop.watch->add(state.get())) {
+    loop.watch = nullptr;
     throw shutdown_error(
         "ctxexec::from_thread: the event loop is being destroyed");
   }
-  struct unregister {
-    const std::shared_ptr<loop_watch>& watch;
-    loop_waiter* w;
-    ~unregister() { watch->remove(w); }
-  } guard{watch, state.get()};
+  registration pool;
+  if (blocking_pool_impl* p = blocking_pool_impl::current()) {
+    pool.watch = p->waiters();
+    pool.w = state.get();
+    if (!pool.watch->add(state.get())) {
+      pool.watch = nullptr;
+      throw shutdown_error(
+          "ctxexec::from_thread: this worker's pool is being shut down from "
+          "the event loop");
+    }
+  }
   start(from_thread_reply<R>(state));
   return state->wait();
 }

@@ -47,6 +47,7 @@
 
 #include <atomic>
 #include <concepts>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -89,7 +90,7 @@ struct run_sync_signature<void> {
 /// Marks, in the worker's copy of the context, that the code holds a token
 /// of `limiter` while `active`: how a nested call recognises starvation.
 struct held_token {
-  const capacity_limiter* limiter;
+  const capacity_limiter* limiter = nullptr;
   std::atomic<bool> active{true};
 };
 
@@ -180,8 +181,21 @@ class run_sync_op
         fn_(std::in_place, std::move(fn)),
         ctx_(std::move(ctx)),
         limiter_(limiter),
+        state_(&limiter.detail_state()),
         pool_(pool),
-        abandon_on_cancel_(abandon_on_cancel) {}
+        abandon_on_cancel_(abandon_on_cancel),
+        held_(std::make_shared<held_token>()) {
+    // Allocated before any token is taken, so that taking one is the last
+    // step that can fail before the pool has the function. The token goes
+    // back through the shared state, which outlives the limiter if it must
+    // (an abandoned function may finish after its caller destroyed it).
+    held_->limiter = &limiter;
+    state_->add_ref();
+  }
+
+  run_sync_op(const run_sync_op&) = delete;
+  run_sync_op& operator=(const run_sync_op&) = delete;
+  ~run_sync_op() { state_->drop_ref(); }
 
   /// Step 1 (the caller's thread): take a token, or wait for one.
   void start() {
@@ -213,23 +227,22 @@ class run_sync_op
   }
 
  private:
-  /// Step 2: a token is held; hand the function to the pool.
-  void submit() {
-    held_ = std::make_shared<held_token>();
-    held_->limiter = &limiter_;
-    if (abandon_on_cancel_) {
-      arm_abandon();
-    } else {
-      // Running code is not interrupted: nothing left to cancel.
-      auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-      if (slot.is_connected()) slot.clear();
-    }
+  /// Step 2: a token is held; hand the function to the pool. Never throws:
+  /// on failure the token goes back and the call completes with the error.
+  void submit() noexcept {
     try {
+      if (abandon_on_cancel_) {
+        arm_abandon();
+      } else {
+        // Running code is not interrupted: nothing left to cancel.
+        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+        if (slot.is_connected()) slot.clear();
+      }
       pool_.submit(std::move(ctx_),
                    [self = this->shared_from_this()] { self->run(); });
     } catch (...) {
       held_->active.store(false, std::memory_order_release);
-      limiter_.release();
+      state_->release();
       complete_with(std::current_exception());
     }
   }
@@ -244,7 +257,12 @@ class run_sync_op
     explicit abandon_handler(std::weak_ptr<run_sync_op> o) : op(std::move(o)) {}
     std::weak_ptr<run_sync_op> op;
     void operator()(boost::asio::cancellation_type_t type) const {
-      if (type == boost::asio::cancellation_type::none) return;
+      // The function keeps running, with its side effects: only terminal
+      // cancellation may abandon it (partial and total promise none).
+      if ((type & boost::asio::cancellation_type::terminal) ==
+          boost::asio::cancellation_type::none) {
+        return;
+      }
       if (auto self = op.lock()) {
         self->complete_with(std::make_exception_ptr(boost::system::system_error(
             boost::asio::error::operation_aborted)));
@@ -268,13 +286,25 @@ class run_sync_op
     }
     fn_.reset();  // what it captured goes now, on the worker
     held_->active.store(false, std::memory_order_release);
-    limiter_.release();
+    state_->release();
     complete_with(error_);
   }
 
-  /// Delivers the outcome on the handler's executor, once.
-  void complete_with(std::exception_ptr e) {
+  /// Delivers the outcome on the handler's executor, once. If even that
+  /// cannot be queued (std::bad_alloc), the handler would be lost without a
+  /// call: the process terminates instead, as the limiter's does.
+  void complete_with(std::exception_ptr e) noexcept {
     if (completed_.exchange(true, std::memory_order_acq_rel)) return;
+    try {
+      deliver(std::move(e));
+    } catch (...) {
+      std::fputs("ctxexec::run_sync_with_context: cannot queue a completion\n",
+                 stderr);
+      std::terminate();
+    }
+  }
+
+  void deliver(std::exception_ptr e) {
     boost::asio::post(work_, [self = this->shared_from_this(), e]() mutable {
       auto slot = boost::asio::get_associated_cancellation_slot(self->handler_);
       if (slot.is_connected()) slot.clear();
@@ -301,10 +331,11 @@ class run_sync_op
   tracked_executor work_;
   std::optional<F> fn_;
   context ctx_;
-  capacity_limiter& limiter_;
+  capacity_limiter& limiter_;  // used on the caller's thread only
+  limiter_state* const state_;
   blocking_pool& pool_;
   const bool abandon_on_cancel_;
-  std::shared_ptr<held_token> held_;
+  const std::shared_ptr<held_token> held_;
   std::optional<result_type> result_;
   std::exception_ptr error_;
   std::atomic<bool> completed_{false};
@@ -312,6 +343,12 @@ class run_sync_op
 
 template <class F>
 using run_sync_result_t = std::invoke_result_t<std::decay_t<F>&&>;
+
+template <class R>
+inline constexpr bool valid_run_sync_result =
+    std::is_void_v<R> ||
+    (std::is_object_v<R> && std::is_default_constructible_v<R> &&
+     std::is_move_constructible_v<R>);
 
 struct initiate_run_sync {
   template <class Handler, class F>
@@ -354,7 +391,9 @@ inline constexpr bool
 /// `void(std::exception_ptr)` when `fn` returns void; with `use_awaitable`
 /// the caller gets `R` or `fn`'s exception rethrown. Every completion token
 /// works (`use_awaitable`, `deferred`, `use_future`, callbacks). The
-/// function is invoked once, as an rvalue; R may be move-only.
+/// function is invoked once, as an rvalue. R is void or an object type
+/// that is default-constructible (the error path passes `R()`) and movable;
+/// it may be move-only. Other return types do not compile.
 ///
 /// Limiter and pool: `options.limiter` / `options.pool`, by default
 /// `default_thread_limiter()` / `default_blocking_pool()` of the execution
@@ -379,13 +418,18 @@ inline constexpr bool
 /// Cancellation (the handler's cancellation slot, any type): while waiting
 /// for a token, the wait is abandoned and the call completes with
 /// `boost::system::system_error(operation_aborted)`; `fn` never runs. Once
-/// `fn` runs, cancellation is ignored unless `options.abandon_on_cancel`.
+/// `fn` runs, cancellation is ignored unless `options.abandon_on_cancel`,
+/// in which case terminal cancellation completes the call at once (partial
+/// and total cancellation promise no side effects, so they are ignored).
 ///
 /// Errors (delivered as the exception_ptr, rethrown by `use_awaitable`):
 /// `fn`'s exception; `system_error(operation_aborted)` on cancellation;
 /// `starvation_error` when no token is free and the calling code already
 /// holds one of the same limiter (see docs/executors.md); `shutdown_error`
-/// when the pool is shut down.
+/// when the pool is shut down. If even the completion cannot be queued
+/// (std::bad_alloc), the process terminates rather than lose the handler.
+/// Lifetime: the limiter and pool must exist when this is called; an
+/// abandoned function may finish after its limiter is destroyed.
 ///
 /// Example:
 ///   std::string text = co_await ctxexec::run_sync_with_context(
@@ -394,6 +438,10 @@ template <class F, class CompletionToken>
 auto run_sync_with_context(const run_sync_options& options, F&& fn,
                            CompletionToken&& token) {
   using R = detail::run_sync_result_t<F>;
+  static_assert(detail::valid_run_sync_result<R>,
+                "run_sync_with_context: fn must return void or a movable, "
+                "default-constructible object type (not a reference); wrap a "
+                "reference in std::ref or return a pointer");
   using signature = typename detail::run_sync_signature<R>::type;
   context ctx = copy_context();
   if constexpr (detail::is_use_awaitable_token<std::decay_t<CompletionToken>>) {

@@ -84,6 +84,28 @@ TEST(AllocationTest, NoHeapAllocationPerHopInAChildOfAStrandTask) {
   EXPECT_EQ(ours, 0);
 }
 
+// With BOOST_ASIO_DISABLE_STD_ALIGNED_ALLOC and _BOOST_ALIGN (set for this
+// binary) Asio's
+// own memory, coroutine frames included, goes through operator new.
+TEST(AllocationTest, TheCounterSeesAsiosOwnAllocations) {
+  asio::io_context io;
+  int done = 0;
+  const long before = allocations.load();
+  for (int i = 0; i < 100; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await asio::post(asio::use_awaitable);
+          ++done;
+        },
+        asio::detached);
+  }
+  const long counted = allocations.load() - before;
+  io.run();
+  EXPECT_EQ(done, 100);
+  EXPECT_GE(counted, 100) << "100 live coroutine frames";
+}
+
 TEST(AllocationTest, TheCounterCounts) {
   const long before = allocations.load();
   // A direct call: unlike a new-expression, the optimizer may not elide it.

@@ -1,13 +1,16 @@
 // ctxexec/detail/blocking_pool_impl.hpp
 //
-// Not API. The state of a `blocking_pool`: a FIFO queue of work items and
-// the worker threads.
+// Not API. The state of a `blocking_pool`: a FIFO queue of work items, the
+// worker threads, and the `from_thread` waiters of those workers; and
+// `loop_watch`, the from_thread waiters of one event loop.
 
 #ifndef CTXEXEC_DETAIL_BLOCKING_POOL_IMPL_HPP
 #define CTXEXEC_DETAIL_BLOCKING_POOL_IMPL_HPP
 
 #include <ctxexec/detail/mutex.hpp>
 #include <ctxexec/errors.hpp>
+
+#include <boost/asio/detail/thread_context.hpp>
 
 #include <absl/base/thread_annotations.h>
 #include <absl/functional/any_invocable.h>
@@ -25,7 +28,52 @@
 
 namespace ctxexec::detail {
 
-class blocking_pool_impl {
+/// A thread blocked in a from_thread call, to be woken with an error if the
+/// event loop it waits for can no longer serve it.
+class loop_waiter {
+ public:
+  virtual void loop_gone() noexcept = 0;
+
+ protected:
+  ~loop_waiter() = default;
+};
+
+/// A set of from_thread waiters that are woken together: those of one
+/// event loop (woken when it is destroyed), or those of one pool's workers
+/// (woken when the pool is shut down from an event-loop thread, which could
+/// otherwise wait for them while they wait for it). Shared, so that a
+/// waiter may unregister after the owner of the watch is gone.
+class loop_watch {
+ public:
+  /// Registers `w`; false if the watch is closed already.
+  bool add(loop_waiter* w) {
+    mutex_lock lock(mu_);
+    if (closed_) return false;
+    waiters_.push_back(w);
+    return true;
+  }
+
+  void remove(loop_waiter* w) {
+    mutex_lock lock(mu_);
+    waiters_.remove(w);
+  }
+
+  /// Wakes every waiter with an error; later add()s fail.
+  void close() {
+    mutex_lock lock(mu_);
+    closed_ = true;
+    for (loop_waiter* w : waiters_) w->loop_gone();
+    waiters_.clear();
+  }
+
+ private:
+  mutex mu_;
+  std::list<loop_waiter*> waiters_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class blocking_pool_impl
+    : public std::enable_shared_from_this<blocking_pool_impl> {
  public:
   using work_item = absl::AnyInvocable<void() &&>;
   using clock = std::chrono::steady_clock;
@@ -40,7 +88,8 @@ class blocking_pool_impl {
         spin_(spin.count()),
         max_threads_(max_threads == 0 ? 1 : max_threads) {}
 
-  ~blocking_pool_impl() { shutdown(); }
+  // Joined or detached by then: see shutdown() and release().
+  ~blocking_pool_impl() = default;
 
   blocking_pool_impl(const blocking_pool_impl&) = delete;
   blocking_pool_impl& operator=(const blocking_pool_impl&) = delete;
@@ -90,7 +139,13 @@ class blocking_pool_impl {
   void close() {
     mutex_lock lock(mu_);
     closed_ = true;
+    closing_.store(true, std::memory_order_release);  // stops pollers
     work_available_.notify_all();
+  }
+
+  /// The from_thread waiters of this pool's workers.
+  const std::shared_ptr<loop_watch>& waiters() const noexcept {
+    return waiters_;
   }
 
   void shutdown() {
@@ -100,6 +155,12 @@ class blocking_pool_impl {
           "would wait for itself");
     }
     close();
+    if (boost::asio::detail::thread_context::top_of_thread_call_stack() !=
+        nullptr) {
+      // Called inside an Asio event loop, which cannot serve the
+      // from_thread calls of workers while it waits here for them.
+      waiters_->close();
+    }
     mutex_lock join_lock(join_mu_);  // a second caller returns after joining
     std::list<std::thread> threads;
     {
@@ -109,6 +170,20 @@ class blocking_pool_impl {
       threads.splice(threads.end(), exited_);
     }
     for (std::thread& t : threads) t.join();
+  }
+
+  /// For the destructor of the owning handle: shutdown(), or, on one of
+  /// this pool's own workers, close() and let the threads finish detached
+  /// (each holds the state alive until it exits).
+  void release() noexcept {
+    if (current() != this) {
+      shutdown();
+      return;
+    }
+    close();
+    mutex_lock lock(mu_);
+    for (std::thread& t : threads_list_) t.detach();
+    for (std::thread& t : exited_) t.detach();
   }
 
   counts statistics() const {
@@ -127,7 +202,9 @@ class blocking_pool_impl {
     auto self = threads_list_.end();
     --self;
     try {
-      *self = std::thread([this, self] { worker_main(self); });
+      *self = std::thread([keep_alive = shared_from_this(), self] {
+        keep_alive->worker_main(self);
+      });
     } catch (...) {
       threads_list_.erase(self);
       throw;
@@ -181,7 +258,10 @@ class blocking_pool_impl {
     const auto deadline = clock::now() + spin;
     do {
       for (int i = 0; i < 64; ++i) {
-        if (queued_.load(std::memory_order_acquire) != 0) return;
+        if (queued_.load(std::memory_order_acquire) != 0 ||
+            closing_.load(std::memory_order_acquire)) {
+          return;
+        }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
@@ -211,6 +291,7 @@ class blocking_pool_impl {
   condition_variable all_exited_;
   std::deque<work_item> queue_ ABSL_GUARDED_BY(mu_);
   std::atomic<std::size_t> queued_{0};  // queue_.size(), for pollers
+  std::atomic<bool> closing_{false};    // closed_, for pollers
   std::list<std::thread> threads_list_ ABSL_GUARDED_BY(mu_);
   std::list<std::thread> exited_ ABSL_GUARDED_BY(mu_);
   std::size_t threads_ ABSL_GUARDED_BY(mu_) = 0;
@@ -220,6 +301,7 @@ class blocking_pool_impl {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 
   mutex join_mu_;
+  const std::shared_ptr<loop_watch> waiters_ = std::make_shared<loop_watch>();
 };
 
 }  // namespace ctxexec::detail

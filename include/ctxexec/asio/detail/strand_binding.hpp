@@ -62,10 +62,12 @@ unsigned runtime_properties(const IoExecutor& ex) noexcept {
 
 class strand_binding {
  public:
+  /// Throws std::bad_alloc.
   strand_binding(const plain_io_strand& strand, context_impl* cell,
-                 std::uint64_t generation) noexcept
+                 std::uint64_t generation)
       : cell_(cell), generation_(generation) {
-    variants_[0].store(new plain_io_strand(strand), std::memory_order_relaxed);
+    variants_[0].store(std::make_unique<plain_io_strand>(strand).release(),
+                       std::memory_order_relaxed);
   }
 
   strand_binding(const strand_binding&) = delete;
@@ -77,7 +79,7 @@ class strand_binding {
 
   static strand_binding* make(const plain_io_strand& strand, context_impl* cell,
                               std::uint64_t generation) {
-    return new strand_binding(strand, cell, generation);
+    return std::make_unique<strand_binding>(strand, cell, generation).release();
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
