@@ -236,3 +236,25 @@ TEST_F(BlockingPoolTest,
 }
 
 }  // namespace
+
+namespace {
+
+// The last owner of a pool lets go of it inside one of its own items (an
+// io_context destroyed from an item does this to its default pool): the
+// pool cannot join itself, so it stops accepting items and its workers
+// finish and exit on their own.
+TEST_F(BlockingPoolTest, DestroyedFromItsOwnWorkerFinishesDetached) {
+  auto pool = std::make_shared<ctxexec::blocking_pool>();
+  std::latch released(1);
+  std::promise<bool> destroyed;
+  pool->submit([&, owner = pool]() mutable {
+    released.wait();
+    owner.reset();  // the last reference: ~blocking_pool on its own worker
+    destroyed.set_value(true);
+  });
+  pool.reset();
+  released.count_down();
+  EXPECT_TRUE(destroyed.get_future().get());
+}
+
+}  // namespace
