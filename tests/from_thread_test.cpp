@@ -7,6 +7,7 @@
 #include <ctxexec/asio/co_spawn.hpp>
 #include <ctxexec/run_sync.hpp>
 #include "context_fixture.hpp"
+#include "run_loop.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
@@ -179,12 +180,7 @@ TEST_F(FromThreadTest, LoopDestroyedWhileAWorkerWaitsIsAnError) {
       return true;
     }
   });
-  auto work = asio::make_work_guard(*io);  // run() waits for the task
-  std::thread loop([&] { io->run(); });
-  task_started.wait();
-  io->stop();
-  loop.join();
-  work.reset();
+  ctxexec_test::run_until_then_stop(*io, task_started);
   io.reset();  // the waiting task is destroyed with the loop
   EXPECT_TRUE(waiter.get());
 }
@@ -219,12 +215,7 @@ TEST_F(FromThreadTest, CallDuringTheLoopsDestructionFailsInsteadOfHanging) {
             use_awaitable);
       },
       asio::detached);
-  auto work = asio::make_work_guard(*io);
-  std::thread loop([&] { io->run(); });
-  started.wait();
-  io->stop();
-  loop.join();
-  work.reset();
+  ctxexec_test::run_until_then_stop(*io, started);
   // Open the gate before or during the destruction: the call either waits
   // and is woken when the loop's service shuts down, or is refused.
   auto destroyed = std::async(std::launch::async, [&] { io.reset(); });

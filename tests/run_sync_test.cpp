@@ -7,6 +7,7 @@
 #include <ctxexec/asio/co_spawn.hpp>
 #include <ctxexec/from_thread.hpp>
 #include "context_fixture.hpp"
+#include "run_loop.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
@@ -474,12 +475,7 @@ TEST_F(RunSyncTest, DestroyingTheLoopWithCallsInFlightIsSafe) {
         },
         asio::detached);
   }
-  auto work = asio::make_work_guard(*io);
-  std::thread loop([&] { io->run(); });
-  started.wait();
-  io->stop();
-  loop.join();
-  work.reset();
+  ctxexec_test::run_until_then_stop(*io, started);
   strand.reset();
   auto destroyed = std::async(std::launch::async, [&] { io.reset(); });
   gate.set_value();  // before or during the destruction: both are fine
