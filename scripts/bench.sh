@@ -70,14 +70,20 @@ node_json="${results_dir}/node.json"
 table_md="${results_dir}/table.md"
 rm -f "${gbench_json}" "${cpython_json}" "${node_json}" "${table_md}"
 
-log "run context_benchmark (${repetitions} repetitions, median)"
-"${build_dir}/benchmarks/context_benchmark" \
-  --benchmark_filter="${filter}" \
-  --benchmark_repetitions="${repetitions}" \
-  --benchmark_report_aggregates_only=true \
-  --benchmark_min_time="${min_time}" \
-  --benchmark_out="${gbench_json}" \
-  --benchmark_out_format=json
+# Runs benchmarks/$1 with the repetitions and minimum time above, its JSON
+# to $2; further arguments go to the binary.
+run_gbench() {
+  local name="$1" json="$2"
+  shift 2
+  log "run ${name} (${repetitions} repetitions, median)"
+  "${build_dir}/benchmarks/${name}" \
+    --benchmark_repetitions="${repetitions}" \
+    --benchmark_report_aggregates_only=true \
+    --benchmark_min_time="${min_time}" \
+    --benchmark_out="${json}" --benchmark_out_format=json "$@"
+}
+
+run_gbench context_benchmark "${gbench_json}" --benchmark_filter="${filter}"
 
 log "run the CPython contextvars peer"
 "${python}" "${peers_dir}/contextvars_peer.py" \
@@ -105,19 +111,8 @@ run_sync_json="${results_dir}/run_sync_benchmark.json"
 to_thread_json="${results_dir}/to_thread.json"
 pairs_md="${results_dir}/pairs.md"
 
-log "run asio_benchmark (${repetitions} repetitions, median)"
-"${build_dir}/benchmarks/asio_benchmark" \
-  --benchmark_repetitions="${repetitions}" \
-  --benchmark_report_aggregates_only=true \
-  --benchmark_min_time="${min_time}" \
-  --benchmark_out="${asio_json}" --benchmark_out_format=json >/dev/null
-
-log "run run_sync_benchmark (${repetitions} repetitions, median)"
-"${build_dir}/benchmarks/run_sync_benchmark" \
-  --benchmark_repetitions="${repetitions}" \
-  --benchmark_report_aggregates_only=true \
-  --benchmark_min_time="${min_time}" \
-  --benchmark_out="${run_sync_json}" --benchmark_out_format=json >/dev/null
+run_gbench asio_benchmark "${asio_json}" >/dev/null
+run_gbench run_sync_benchmark "${run_sync_json}" >/dev/null
 
 log "run the asyncio.to_thread peer"
 "${python}" "${peers_dir}/to_thread_peer.py" --repeats "${peer_repeats}" \

@@ -46,10 +46,6 @@ RUN_SYNC_ROWS = [
 ]
 
 
-def load(path, what):
-    return load_json(path, what)
-
-
 def medians(gbench):
     """Median real time in ns per benchmark name (table.py's reading)."""
     return {name.replace("/real_time", ""): ns
@@ -114,13 +110,13 @@ def main():
     out = []
     if args.asio:
         out.append("Boost.Asio integration (asio_benchmark, medians):\n")
-        out += asio_table(medians(load(args.asio, "asio_benchmark")))
+        out += asio_table(medians(load_json(args.asio, "asio_benchmark")))
         out.append("")
     if args.run_sync:
-        peer = load(args.to_thread, "to_thread peer") if args.to_thread else None
+        peer = load_json(args.to_thread, "to_thread peer") if args.to_thread else None
         runtime = f" and {peer['runtime']}" if peer else ""
         out.append(f"run_sync_with_context (run_sync_benchmark, medians{runtime}):\n")
-        out += run_sync_table(medians(load(args.run_sync, "run_sync_benchmark")), peer)
+        out += run_sync_table(medians(load_json(args.run_sync, "run_sync_benchmark")), peer)
         out.append("")
     text = "\n".join(out)
     print(text)

@@ -126,16 +126,13 @@ boost::asio::io_context* io_context_of(const Executor& ex) {
   using io_strand = boost::asio::strand<io_ex>;
   if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
     if (auto* e = ex.template target<io_ex>()) return &e->context();
-    if (auto* e = ex.template target<context_executor<io_ex>>()) {
-      return &e->get_inner_executor().context();
-    }
     if (auto* e = ex.template target<io_strand>()) {
       return &e->get_inner_executor().context();
     }
-    if (auto* e = ex.template target<context_executor<io_strand>>()) {
-      return &e->get_inner_executor().get_inner_executor().context();
-    }
-    return nullptr;
+    boost::asio::io_context* io = nullptr;
+    with_context_executor(
+        ex, [&](const auto& c) { io = io_context_of(c.get_inner_executor()); });
+    return io;
   } else if constexpr (requires { ex.get_inner_executor(); }) {
     return io_context_of(ex.get_inner_executor());
   } else if constexpr (requires {
@@ -375,12 +372,6 @@ struct initiate_run_sync {
   }
 };
 
-template <class T>
-inline constexpr bool is_use_awaitable_token = false;
-template <class Executor>
-inline constexpr bool
-    is_use_awaitable_token<boost::asio::use_awaitable_t<Executor>> = true;
-
 }  // namespace detail
 
 /// Runs `fn()` on a worker thread of a blocking pool, inside a copy of the
@@ -444,7 +435,7 @@ auto run_sync_with_context(const run_sync_options& options, F&& fn,
                 "reference in std::ref or return a pointer");
   using signature = typename detail::run_sync_signature<R>::type;
   context ctx = copy_context();
-  if constexpr (detail::is_use_awaitable_token<std::decay_t<CompletionToken>>) {
+  if constexpr (detail::is_use_awaitable<std::decay_t<CompletionToken>>) {
     // The coroutine resumes in its own context: no snapshot needed.
     return boost::asio::async_initiate<CompletionToken, signature>(
         detail::initiate_run_sync{}, token, std::forward<F>(fn), std::move(ctx),

@@ -27,6 +27,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <functional>
 #include <type_traits>
@@ -40,6 +41,15 @@ class awaitable_handler;
 namespace ctxexec {
 
 namespace detail {
+
+/// Whether a completion token is use_awaitable: its handler resumes the
+/// awaiting coroutine in that coroutine's own context, so no snapshot is
+/// taken for it.
+template <class T>
+inline constexpr bool is_use_awaitable = false;
+template <class Executor>
+inline constexpr bool is_use_awaitable<boost::asio::use_awaitable_t<Executor>> =
+    true;
 
 struct keep_alive_t {};
 

@@ -37,16 +37,6 @@ namespace ctxexec {
 
 namespace detail {
 
-template <class T>
-inline constexpr bool is_use_awaitable = false;
-template <class Executor>
-inline constexpr bool is_use_awaitable<boost::asio::use_awaitable_t<Executor>> =
-    true;
-
-}  // namespace detail
-
-namespace detail {
-
 /// Spawns on `ex` (never a context_executor) in a copy of the current
 /// context. The task's context lives as long as the task: its completion
 /// handler holds it (Asio keeps the handler until the task completes or is

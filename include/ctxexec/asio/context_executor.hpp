@@ -82,6 +82,14 @@ class in_context {
   F f_;
 };
 
+/// A handle to the context object named by (`c`, `generation`), or an
+/// empty handle when that object no longer exists.
+inline context pinned_context(context_impl* c,
+                              std::uint64_t generation) noexcept {
+  const bool alive = c != nullptr && try_pin(c, generation);
+  return context_access::adopt(alive ? c : nullptr);
+}
+
 /// Calls `f` with the context_executor inside `ex` when it holds one of the
 /// kinds ctxexec makes (over an io_context executor, a strand of one, or an
 /// any_io_executor). Returns whether it did.
@@ -165,8 +173,7 @@ class context_executor {
   /// A handle to the context object functions run in, or an empty
   /// (moved-from) handle when it no longer exists.
   [[nodiscard]] context get_context() const noexcept {
-    const bool alive = cell_ != nullptr && detail::try_pin(cell_, generation_);
-    return detail::context_access::adopt(alive ? cell_ : nullptr);
+    return detail::pinned_context(cell_, generation_);
   }
 
   /// Submits `f` to the inner executor, to run inside the context object.
@@ -292,10 +299,7 @@ class context_executor<boost::asio::strand<
   /// A handle to the context object functions run in, or an empty
   /// (moved-from) handle when it no longer exists.
   [[nodiscard]] context get_context() const noexcept {
-    detail::context_impl* c = binding_->cell();
-    const bool alive =
-        c != nullptr && detail::try_pin(c, binding_->generation());
-    return detail::context_access::adopt(alive ? c : nullptr);
+    return detail::pinned_context(binding_->cell(), binding_->generation());
   }
 
   /// Submits `f` to the strand, to run inside the context object.
