@@ -17,7 +17,7 @@
 //     run() for the benchmark; the measured variable is one of them (index
 //     N / 2, as in the peers).
 
-#include <ctxexec/ctxexec.hpp>
+#include <ctxexec/core.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -70,8 +70,9 @@ node_json="${results_dir}/node.json"
 table_md="${results_dir}/table.md"
 rm -f "${gbench_json}" "${cpython_json}" "${node_json}" "${table_md}"
 
-# Runs benchmarks/$1 with the repetitions and minimum time above, its JSON
-# to $2; further arguments go to the binary.
+# Runs benchmarks/$1 (a path under the build's benchmarks/) with the
+# repetitions and minimum time above, its JSON to $2; further arguments go
+# to the binary.
 run_gbench() {
   local name="$1" json="$2"
   shift 2
@@ -111,8 +112,8 @@ run_sync_json="${results_dir}/run_sync_benchmark.json"
 to_thread_json="${results_dir}/to_thread.json"
 pairs_md="${results_dir}/pairs.md"
 
-run_gbench asio_benchmark "${asio_json}" >/dev/null
-run_gbench run_sync_benchmark "${run_sync_json}" >/dev/null
+run_gbench asio/asio_benchmark "${asio_json}" >/dev/null
+run_gbench threads/run_sync_benchmark "${run_sync_json}" >/dev/null
 
 log "run the asyncio.to_thread peer"
 "${python}" "${peers_dir}/to_thread_peer.py" --repeats "${peer_repeats}" \

@@ -404,9 +404,10 @@ TEST_F(ContextVarTest, LookupCacheFollowsContextSwitches) {
 
 TEST_F(ContextVarTest, LookupCacheKeepsVarsThatShareASlotApart) {
   // Equal hashes share a cache slot (and a trie collision node).
-  context_var<int> a(ctxexec::detail::forced_hash_t{64}, "a");
-  context_var<int> b(ctxexec::detail::forced_hash_t{64}, "b");
-  context_var<int> c(ctxexec::detail::forced_hash_t{128}, "c");
+  using access = ctxexec::detail::context_var_access;
+  context_var<int> a = access::with_hash<int>(64, "a");
+  context_var<int> b = access::with_hash<int>(64, "b");
+  context_var<int> c = access::with_hash<int>(128, "c");
   auto ta = a.set(1);
   auto tb = b.set(2);
   for (int i = 0; i < 3; ++i) {

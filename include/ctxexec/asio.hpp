@@ -1,12 +1,15 @@
 // ctxexec/asio.hpp
 //
-// The Boost.Asio integration: includes every header under ctxexec/asio/.
+// The Boost.Asio integration: includes every public header under
+// ctxexec/asio/ (`context_executor`, `co_spawn`, `bind_context`,
+// `post`/`dispatch`/`defer`, `isolated`, `awaitable_operators`, `unwrap`).
+// CMake target: `ctxexec::asio` (the core and Boost.Asio).
 //
 // Example:
 //   #include <ctxexec/asio.hpp>
 //   auto g = request_id.scoped_set("req-1");
 //   ctxexec::co_spawn(io, handle(), boost::asio::detached);  // sees "req-1"
-//   ctxexec::post(pool, ctxexec::bind_context(work));
+//   ctxexec::post(pool, work);  // runs in a snapshot of this context
 
 #ifndef CTXEXEC_ASIO_HPP
 #define CTXEXEC_ASIO_HPP
@@ -16,5 +19,7 @@
 #include <ctxexec/asio/context_executor.hpp>
 #include <ctxexec/asio/isolated.hpp>
 #include <ctxexec/asio/post.hpp>
+#include <ctxexec/asio/unwrap.hpp>
+#include <ctxexec/core.hpp>
 
 #endif  // CTXEXEC_ASIO_HPP

@@ -45,6 +45,14 @@ class set_guard;
 
 namespace detail {
 
+/// Test access: a variable whose hash is pinned, to force collisions.
+struct context_var_access {
+  template <class T>
+  static context_var<T> with_hash(std::uint32_t hash, std::string_view name) {
+    return context_var<T>(forced_hash_t{hash}, name);
+  }
+};
+
 template <class T>
 struct typed_box final : box {
   template <class... Args>
@@ -267,10 +275,6 @@ class context_var {
   context_var(std::string_view name, T default_value)
       : key_(name), default_(std::move(default_value)) {}
 
-  /// Test hook: pins the variable's hash so tests can force collisions.
-  context_var(detail::forced_hash_t forced, std::string_view name)
-      : key_(name, forced.hash) {}
-
   context_var(const context_var&) = delete;
   context_var& operator=(const context_var&) = delete;
 
@@ -386,6 +390,11 @@ class context_var {
 
  private:
   friend class context;
+  friend struct detail::context_var_access;
+
+  /// For tests of hash collisions (detail::context_var_access).
+  context_var(detail::forced_hash_t forced, std::string_view name)
+      : key_(name, forced.hash) {}
 
   const T* find_current() const noexcept {
     detail::lookup_cache_entry& e = detail::cache_entry(key_.hash());

@@ -1,9 +1,9 @@
 // ctxexec/ctxexec.hpp
 //
-// The umbrella header: includes every public ctxexec header, the Boost.Asio
-// integration and the executors (capacity_limiter, blocking_pool,
-// run_sync_with_context, from_thread). The core headers alone need only the
-// standard library.
+// The umbrella header: every part of ctxexec. The core
+// (<ctxexec/core.hpp>, standard library only), the Boost.Asio integration
+// (<ctxexec/asio.hpp>) and the thread executors (<ctxexec/threads.hpp>,
+// Asio and Abseil). CMake target: `ctxexec::ctxexec`.
 //
 // Example:
 //   #include <ctxexec/ctxexec.hpp>
@@ -16,13 +16,7 @@
 #define CTXEXEC_CTXEXEC_HPP
 
 #include <ctxexec/asio.hpp>
-#include <ctxexec/blocking_pool.hpp>
-#include <ctxexec/capacity_limiter.hpp>
-#include <ctxexec/context.hpp>
-#include <ctxexec/context_leak_check.hpp>
-#include <ctxexec/context_var.hpp>
-#include <ctxexec/errors.hpp>
-#include <ctxexec/from_thread.hpp>
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/core.hpp>
+#include <ctxexec/threads.hpp>
 
 #endif  // CTXEXEC_CTXEXEC_HPP

@@ -1,21 +1,33 @@
-// A consumer program: proves the package's include paths, C++20 and thread
-// requirements reach a project that only links ctxexec::ctxexec.
+// A consumer of every part: proves the package's include paths, C++20,
+// Boost and Abseil requirements reach a project that only links
+// ctxexec::ctxexec.
 
 #include <ctxexec/ctxexec.hpp>
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <cstdio>
 #include <string>
-#include <thread>
 
 inline ctxexec::context_var<std::string> request_id{"request_id", "-"};
 
 int main() {
-  auto guard = request_id.scoped_set("req-1");
-  ctxexec::context snapshot = ctxexec::copy_context();
+  boost::asio::io_context io;
   std::string seen;
-  std::thread([&] {
-    seen = snapshot.run([] { return request_id.get(); });
-  }).join();
+  {
+    auto guard = request_id.scoped_set("req-1");
+    ctxexec::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          seen = co_await ctxexec::run_sync_with_context(
+              [] { return request_id.get(); }, boost::asio::use_awaitable);
+        },
+        boost::asio::detached);
+  }
+  io.run();
   std::printf("consumer saw %s\n", seen.c_str());
   return seen == "req-1" ? 0 : 1;
 }

@@ -6,8 +6,8 @@
 //   CTXEXEC_DIFF_SEED   base seed (default: std::random_device)
 //   CTXEXEC_DIFF_COUNT  number of programs (default: 10000)
 
-#if __has_include(<ctxexec/ctxexec.hpp>)
-#include <ctxexec/ctxexec.hpp>
+#if __has_include(<ctxexec/core.hpp>)
+#include <ctxexec/core.hpp>
 #else
 #include <ctxexec/context.hpp>
 #include <ctxexec/context_var.hpp>

@@ -22,6 +22,8 @@
 #define CTXEXEC_ASIO_BIND_CONTEXT_HPP
 
 #include <ctxexec/asio/context_executor.hpp>
+#include <ctxexec/asio/detail/asio_private.hpp>
+#include <ctxexec/asio/detail/known_executors.hpp>
 #include <ctxexec/context.hpp>
 
 #include <boost/asio/associated_executor.hpp>
@@ -32,11 +34,6 @@
 #include <functional>
 #include <type_traits>
 #include <utility>
-
-namespace boost::asio::detail {
-template <class Executor, class... Ts>
-class awaitable_handler;
-}  // namespace boost::asio::detail
 
 namespace ctxexec {
 
@@ -53,22 +50,15 @@ inline constexpr bool is_use_awaitable<boost::asio::use_awaitable_t<Executor>> =
 
 struct keep_alive_t {};
 
-// A coroutine's own completion handler resumes the coroutine inline, and the
-// coroutine's executor already makes its context current: binding it to
-// another context would run the coroutine body in the wrong one.
-template <class T>
-struct resumes_coroutine : std::false_type {};
-template <class Executor, class... Ts>
-struct resumes_coroutine<
-    boost::asio::detail::awaitable_handler<Executor, Ts...>> : std::true_type {
-};
-
 /// Whether `target` resumes a coroutine or otherwise belongs to a task:
 /// directly, or through a wrapper (as_tuple, redirect_error, ...) that
 /// forwards the associated executor of a ctxexec task.
 template <class T>
 bool runs_in_task_context(const T& target) noexcept {
-  if constexpr (resumes_coroutine<T>::value) {
+  if constexpr (is_awaitable_handler<T>::value) {
+    // A coroutine's own completion handler resumes it inline, and the
+    // coroutine's executor already makes its context current: binding it
+    // to another context would run the coroutine body in the wrong one.
     return true;
   } else {
     const auto ex = boost::asio::get_associated_executor(target);

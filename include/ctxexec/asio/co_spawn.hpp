@@ -22,6 +22,8 @@
 
 #include <ctxexec/asio/bind_context.hpp>
 #include <ctxexec/asio/context_executor.hpp>
+#include <ctxexec/asio/detail/known_executors.hpp>
+#include <ctxexec/asio/unwrap.hpp>
 #include <ctxexec/context.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -96,37 +98,24 @@ decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
     // or strand under it when there is one, where the result type allows.
     // That avoids a type-erased executor too large for any_io_executor's
     // small buffer.
-    using io_executor = boost::asio::io_context::executor_type;
-    using io_strand = boost::asio::strand<io_executor>;
     using erased = decltype(detail::spawn_in_context(
         std::declval<boost::asio::any_io_executor>(), std::declval<Awaitable>(),
         std::declval<CompletionToken>()));
     using concrete = decltype(detail::spawn_in_context(
-        std::declval<io_executor>(), std::declval<Awaitable>(),
+        std::declval<detail::io_executor>(), std::declval<Awaitable>(),
         std::declval<CompletionToken>()));
     using stranded = decltype(detail::spawn_in_context(
-        std::declval<io_strand>(), std::declval<Awaitable>(),
+        std::declval<detail::io_strand>(), std::declval<Awaitable>(),
         std::declval<CompletionToken>()));
     if constexpr (std::is_same_v<erased, concrete>) {
-      const io_executor* io = nullptr;
-      if (auto* c = target.template target<context_executor<io_executor>>()) {
-        io = &c->get_inner_executor();
-      } else {
-        io = target.template target<io_executor>();
-      }
-      if (io != nullptr) {
+      if (const detail::io_executor* io = detail::find_io_executor(target)) {
         return detail::spawn_in_context(*io, std::forward<Awaitable>(a),
                                         std::forward<CompletionToken>(token));
       }
     }
     if constexpr (std::is_same_v<erased, stranded>) {
-      if (auto* c = target.template target<context_executor<io_strand>>()) {
-        return detail::spawn_in_context(c->get_inner_executor(),
-                                        std::forward<Awaitable>(a),
-                                        std::forward<CompletionToken>(token));
-      }
-      if (auto* st = target.template target<io_strand>()) {
-        return detail::spawn_in_context(*st, std::forward<Awaitable>(a),
+      if (auto strand = detail::find_io_strand(target)) {
+        return detail::spawn_in_context(*strand, std::forward<Awaitable>(a),
                                         std::forward<CompletionToken>(token));
       }
     }

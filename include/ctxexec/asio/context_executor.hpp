@@ -23,7 +23,6 @@
 #include <ctxexec/asio/detail/strand_binding.hpp>
 #include <ctxexec/context.hpp>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/prefer.hpp>
@@ -88,29 +87,6 @@ inline context pinned_context(context_impl* c,
                               std::uint64_t generation) noexcept {
   const bool alive = c != nullptr && try_pin(c, generation);
   return context_access::adopt(alive ? c : nullptr);
-}
-
-/// Calls `f` with the context_executor inside `ex` when it holds one of the
-/// kinds ctxexec makes (over an io_context executor, a strand of one, or an
-/// any_io_executor). Returns whether it did.
-template <class F>
-bool with_context_executor(const boost::asio::any_io_executor& ex, F&& f) {
-  using io_ex = boost::asio::io_context::executor_type;
-  if (auto* c = ex.template target<context_executor<io_ex>>()) {
-    f(*c);
-    return true;
-  }
-  if (auto* c =
-          ex.template target<context_executor<boost::asio::strand<io_ex>>>()) {
-    f(*c);
-    return true;
-  }
-  if (auto* c = ex.template target<
-                context_executor<boost::asio::any_io_executor>>()) {
-    f(*c);
-    return true;
-  }
-  return false;
 }
 
 }  // namespace detail
@@ -423,32 +399,6 @@ template <class Executor>
 /// Deleted: the executor does not keep a temporary context alive.
 template <class Executor>
 auto make_context_executor(const Executor& ex, context&& ctx) = delete;
-
-/// The executor under a context_executor (or `ex` itself), for I/O objects
-/// whose completions should not run in the task's context. Looks inside
-/// an `any_io_executor` for a context_executor over an io_context executor,
-/// a strand of one, or an `any_io_executor`.
-///
-/// Thread safety: safe. Propagation: none. Errors: std::bad_alloc at most
-/// (re-wrapping in an `any_io_executor`).
-///
-/// Example:
-///   auto timer = boost::asio::steady_timer(ctxexec::unwrap(ex));
-template <class Executor>
-[[nodiscard]] auto unwrap(const Executor& ex) {
-  if constexpr (detail::is_context_executor<Executor>::value) {
-    return ex.get_inner_executor();
-  } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
-    // A coroutine's own executor: look through it for the common adaptors.
-    boost::asio::any_io_executor inner = ex;
-    detail::with_context_executor(ex, [&](const auto& c) {
-      inner = boost::asio::any_io_executor(c.get_inner_executor());
-    });
-    return inner;
-  } else {
-    return ex;
-  }
-}
 
 }  // namespace ctxexec
 

@@ -22,7 +22,7 @@
 // asyncio.to_thread the same ways; scripts/bench.sh prints the comparison.
 
 #include <ctxexec/asio/co_spawn.hpp>
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/threads/run_sync.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/bind_executor.hpp>

@@ -1,6 +1,6 @@
-// ctxexec/detail/mutex.hpp: `mutex`, `mutex_lock` and `condition_variable`,
-// thin wrappers over absl::Mutex and absl::CondVar that ThreadSanitizer can
-// see through. Not part of the public API.
+// ctxexec/threads/detail/mutex.hpp: `mutex`, `mutex_lock` and
+// `condition_variable`, thin wrappers over absl::Mutex and absl::CondVar that
+// ThreadSanitizer can see through. Not part of the public API.
 //
 // Example:
 //   detail::mutex mu;
@@ -26,8 +26,8 @@
 // aborts on some of these in its debug builds; -Wthread-safety rejects the
 // ones it can see).
 
-#ifndef CTXEXEC_DETAIL_MUTEX_HPP
-#define CTXEXEC_DETAIL_MUTEX_HPP
+#ifndef CTXEXEC_THREADS_DETAIL_MUTEX_HPP
+#define CTXEXEC_THREADS_DETAIL_MUTEX_HPP
 
 #include <absl/base/thread_annotations.h>
 #include <absl/synchronization/mutex.h>
@@ -212,4 +212,4 @@ class condition_variable {
 
 }  // namespace ctxexec::detail
 
-#endif  // CTXEXEC_DETAIL_MUTEX_HPP
+#endif  // CTXEXEC_THREADS_DETAIL_MUTEX_HPP

@@ -1,7 +1,7 @@
-#include <ctxexec/blocking_pool.hpp>
+#include <ctxexec/threads/blocking_pool.hpp>
 
-#include <ctxexec/capacity_limiter.hpp>
 #include <ctxexec/context_var.hpp>
+#include <ctxexec/threads/capacity_limiter.hpp>
 #include "context_fixture.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// ctxexec/from_thread.hpp
+// ctxexec/threads/from_thread.hpp
 //
 // Defines `from_thread::run()` and `from_thread::run_sync()`: from a worker
 // thread (a `run_sync_with_context` function, or any thread that is not the
@@ -13,18 +13,18 @@
 // Invalid calls: calling either from a thread that runs `ex`'s event loop
 // would wait for itself; it throws `wrong_thread_error` instead.
 
-#ifndef CTXEXEC_FROM_THREAD_HPP
-#define CTXEXEC_FROM_THREAD_HPP
+#ifndef CTXEXEC_THREADS_FROM_THREAD_HPP
+#define CTXEXEC_THREADS_FROM_THREAD_HPP
 
 #include <ctxexec/asio/co_spawn.hpp>
 #include <ctxexec/asio/context_executor.hpp>
-#include <ctxexec/blocking_pool.hpp>
+#include <ctxexec/asio/detail/asio_private.hpp>
 #include <ctxexec/context.hpp>
-#include <ctxexec/detail/mutex.hpp>
-#include <ctxexec/errors.hpp>
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/threads/blocking_pool.hpp>
+#include <ctxexec/threads/detail/execution_context_of.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
+#include <ctxexec/threads/errors.hpp>
 
-#include <boost/asio/detail/scheduler.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -54,10 +54,7 @@ bool runs_event_loop_of(const Executor& ex) {
   if constexpr (requires { ex.running_in_this_thread(); }) {
     if (ex.running_in_this_thread()) return true;
   }
-  using scheduler = boost::asio::detail::scheduler;
-  boost::asio::execution_context& owner = execution_context_of(ex);
-  return boost::asio::has_service<scheduler>(owner) &&
-         boost::asio::use_service<scheduler>(owner).can_dispatch();
+  return runs_scheduler_of(execution_context_of(ex));
 }
 
 /// The rendezvous of one from_thread call: the outcome, set once by the
@@ -256,4 +253,4 @@ auto run_sync(const Executor& ex, F&& fn) {
 
 }  // namespace ctxexec
 
-#endif  // CTXEXEC_FROM_THREAD_HPP
+#endif  // CTXEXEC_THREADS_FROM_THREAD_HPP

@@ -2,10 +2,10 @@
 // loop and back, context copies, the event-loop-thread check, and a loop
 // destroyed while a worker waits for it.
 
-#include <ctxexec/from_thread.hpp>
+#include <ctxexec/threads/from_thread.hpp>
 
 #include <ctxexec/asio/co_spawn.hpp>
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/threads/run_sync.hpp>
 #include "context_fixture.hpp"
 #include "run_loop.hpp"
 

@@ -1,16 +1,15 @@
-// ctxexec/detail/blocking_pool_impl.hpp
+// ctxexec/threads/detail/blocking_pool_impl.hpp
 //
 // Not API. The state of a `blocking_pool`: a FIFO queue of work items, the
 // worker threads, and the `from_thread` waiters of those workers; and
 // `loop_watch`, the from_thread waiters of one event loop.
 
-#ifndef CTXEXEC_DETAIL_BLOCKING_POOL_IMPL_HPP
-#define CTXEXEC_DETAIL_BLOCKING_POOL_IMPL_HPP
+#ifndef CTXEXEC_THREADS_DETAIL_BLOCKING_POOL_IMPL_HPP
+#define CTXEXEC_THREADS_DETAIL_BLOCKING_POOL_IMPL_HPP
 
-#include <ctxexec/detail/mutex.hpp>
-#include <ctxexec/errors.hpp>
-
-#include <boost/asio/detail/thread_context.hpp>
+#include <ctxexec/asio/detail/asio_private.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
+#include <ctxexec/threads/errors.hpp>
 
 #include <absl/base/thread_annotations.h>
 #include <absl/functional/any_invocable.h>
@@ -155,8 +154,7 @@ class blocking_pool_impl
           "would wait for itself");
     }
     close();
-    if (boost::asio::detail::thread_context::top_of_thread_call_stack() !=
-        nullptr) {
+    if (inside_asio_handler()) {
       // Called inside an Asio event loop, which cannot serve the
       // from_thread calls of workers while it waits here for them.
       waiters_->close();
@@ -306,4 +304,4 @@ class blocking_pool_impl
 
 }  // namespace ctxexec::detail
 
-#endif  // CTXEXEC_DETAIL_BLOCKING_POOL_IMPL_HPP
+#endif  // CTXEXEC_THREADS_DETAIL_BLOCKING_POOL_IMPL_HPP

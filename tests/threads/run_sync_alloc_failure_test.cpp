@@ -5,7 +5,7 @@
 // reports std::bad_alloc instead of terminating. Its own binary, because it
 // replaces operator new (so not under TSan, whose runtime defines it).
 
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/threads/run_sync.hpp>
 
 #include <ctxexec/asio/context_executor.hpp>
 

@@ -3,7 +3,7 @@
 // the guarded data below is plain (non-atomic) and would be reported as
 // racing otherwise (mutex_tsan_negative_test shows that it is).
 
-#include <ctxexec/detail/mutex.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// ctxexec/capacity_limiter.hpp
+// ctxexec/threads/capacity_limiter.hpp
 //
 // Defines `capacity_limiter`, an asynchronous counting limiter (anyio's
 // CapacityLimiter) for Boost.Asio: at most `total_tokens()` borrowers at
@@ -17,11 +17,11 @@
 // its permits, and cancellation signals must not be emitted concurrently
 // with the limiter's destruction.
 
-#ifndef CTXEXEC_CAPACITY_LIMITER_HPP
-#define CTXEXEC_CAPACITY_LIMITER_HPP
+#ifndef CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
+#define CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
 
-#include <ctxexec/detail/capacity_limiter.hpp>
-#include <ctxexec/errors.hpp>
+#include <ctxexec/threads/detail/limiter_state.hpp>
+#include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -40,6 +40,17 @@
 #include <utility>
 
 namespace ctxexec {
+
+class capacity_limiter;
+
+namespace detail {
+/// Access to a limiter's shared state for ctxexec's own parts: the state
+/// outlives the limiter while anything holds a reference
+/// (run_sync_with_context releases tokens through it).
+struct limiter_access {
+  static limiter_state& state(const capacity_limiter& limiter) noexcept;
+};
+}  // namespace detail
 
 /// A snapshot of a capacity_limiter's counters, all read at one instant.
 ///
@@ -144,12 +155,6 @@ class capacity_limiter {
   /// never overtaken). Returns whether it did.
   [[nodiscard]] bool try_acquire() noexcept { return state_->try_acquire(); }
 
-  /// Not API: the shared state, which outlives the limiter while anything
-  /// holds a reference (run_sync_with_context releases tokens through it).
-  [[nodiscard]] detail::limiter_state& detail_state() const noexcept {
-    return *state_;
-  }
-
   /// Returns one token; the first waiter, if any, gets it. Throws
   /// limiter_error, changing nothing, when no token is borrowed.
   void release() { state_->release(); }
@@ -174,6 +179,8 @@ class capacity_limiter {
   }
 
  private:
+  friend struct detail::limiter_access;
+
   class initiate_acquire {
    public:
     using executor_type = capacity_limiter::executor_type;
@@ -272,6 +279,11 @@ class limiter_permit {
 
 namespace detail {
 
+inline limiter_state& limiter_access::state(
+    const capacity_limiter& limiter) noexcept {
+  return *limiter.state_;
+}
+
 /// The Asio service that holds an execution context's default limiter. The
 /// limiter is made on the first request, with that request's executor.
 class default_limiter_service final
@@ -304,7 +316,7 @@ class default_limiter_service final
   void shutdown() override {
     // Waiters complete (aborted) now, while every service still exists.
     if (made_flag_.load(std::memory_order_acquire)) {
-      limiter_->detail_state().close();
+      limiter_access::state(*limiter_).close();
     }
   }
 
@@ -352,4 +364,4 @@ inline capacity_limiter& default_thread_limiter(boost::asio::thread_pool& ctx) {
 
 }  // namespace ctxexec
 
-#endif  // CTXEXEC_CAPACITY_LIMITER_HPP
+#endif  // CTXEXEC_THREADS_CAPACITY_LIMITER_HPP

@@ -4,10 +4,10 @@
 // a randomized multi-threaded stress (seed printed; replay it with
 // CTXEXEC_LIMITER_SEED).
 
-#include <ctxexec/capacity_limiter.hpp>
+#include <ctxexec/threads/capacity_limiter.hpp>
 
 #include <ctxexec/asio.hpp>
-#include <ctxexec/detail/mutex.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
 #include "context_fixture.hpp"
 
 #include <gtest/gtest.h>

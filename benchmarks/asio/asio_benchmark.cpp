@@ -29,7 +29,6 @@
 // load+store on a thread_local, the same for both sides of every pair).
 
 #include <ctxexec/asio.hpp>
-#include <ctxexec/ctxexec.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/as_tuple.hpp>
@@ -51,6 +50,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -93,7 +93,7 @@ static_assert(sizeof(ctxexec::context_executor<io_executor>) <= 24,
               "any_executor's small buffer");
 
 constexpr std::size_t kAnyExecutorSmallBuffer =
-    sizeof(asio::detail::shared_ptr<void>) + sizeof(void*);
+    sizeof(std::shared_ptr<void>) + sizeof(void*);
 
 [[maybe_unused]] const bool kSizesReported = [] {
   auto fits = [](std::size_t n) {

@@ -1,4 +1,4 @@
-// ctxexec/detail/capacity_limiter.hpp: the shared state behind
+// ctxexec/threads/detail/limiter_state.hpp: the shared state behind
 // ctxexec::capacity_limiter and its asynchronous acquire operation. Not part
 // of the public API.
 //
@@ -16,12 +16,12 @@
 // (index plus ticket), never through a pointer that may dangle, as Asio's
 // own operations cancel by key.
 
-#ifndef CTXEXEC_DETAIL_CAPACITY_LIMITER_HPP
-#define CTXEXEC_DETAIL_CAPACITY_LIMITER_HPP
+#ifndef CTXEXEC_THREADS_DETAIL_LIMITER_STATE_HPP
+#define CTXEXEC_THREADS_DETAIL_LIMITER_STATE_HPP
 
-#include <ctxexec/detail/mutex.hpp>
 #include <ctxexec/detail/refcount.hpp>
-#include <ctxexec/errors.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
+#include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
@@ -457,4 +457,4 @@ class limiter_op final : public limiter_waiter {
 
 }  // namespace ctxexec::detail
 
-#endif  // CTXEXEC_DETAIL_CAPACITY_LIMITER_HPP
+#endif  // CTXEXEC_THREADS_DETAIL_LIMITER_STATE_HPP

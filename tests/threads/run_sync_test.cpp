@@ -2,10 +2,10 @@
 // copy-back, the limiter (default 40, exact statistics, cancellation,
 // abandon_on_cancel), every completion token, and the starvation check.
 
-#include <ctxexec/run_sync.hpp>
+#include <ctxexec/threads/run_sync.hpp>
 
 #include <ctxexec/asio/co_spawn.hpp>
-#include <ctxexec/from_thread.hpp>
+#include <ctxexec/threads/from_thread.hpp>
 #include "context_fixture.hpp"
 #include "run_loop.hpp"
 

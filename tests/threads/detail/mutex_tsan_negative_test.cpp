@@ -5,7 +5,7 @@
 // the report. This shows the annotations in detail/mutex.hpp are what keeps
 // the other tests quiet.
 
-#include <ctxexec/detail/mutex.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
 
 #include <cstdio>
 #include <thread>

@@ -1,4 +1,4 @@
-// ctxexec/run_sync.hpp
+// ctxexec/threads/run_sync.hpp
 //
 // Defines `run_sync_with_context()`: run a blocking function on a worker
 // thread, inside a copy of the caller's context, without blocking the event
@@ -17,16 +17,18 @@
 // the same limiter (through from_thread) and finds no free token fails with
 // `starvation_error` instead of waiting forever; see docs/executors.md.
 
-#ifndef CTXEXEC_RUN_SYNC_HPP
-#define CTXEXEC_RUN_SYNC_HPP
+#ifndef CTXEXEC_THREADS_RUN_SYNC_HPP
+#define CTXEXEC_THREADS_RUN_SYNC_HPP
 
 #include <ctxexec/asio/bind_context.hpp>
 #include <ctxexec/asio/context_executor.hpp>
-#include <ctxexec/blocking_pool.hpp>
-#include <ctxexec/capacity_limiter.hpp>
+#include <ctxexec/asio/detail/known_executors.hpp>
 #include <ctxexec/context.hpp>
 #include <ctxexec/context_var.hpp>
-#include <ctxexec/errors.hpp>
+#include <ctxexec/threads/blocking_pool.hpp>
+#include <ctxexec/threads/capacity_limiter.hpp>
+#include <ctxexec/threads/detail/execution_context_of.hpp>
+#include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -109,30 +111,12 @@ inline bool holds_token_of(const capacity_limiter& limiter) {
          (*held)->active.load(std::memory_order_acquire);
 }
 
-template <class Executor>
-boost::asio::execution_context& execution_context_of(const Executor& ex) {
-  if constexpr (boost::asio::execution::is_executor<Executor>::value) {
-    return boost::asio::query(ex, boost::asio::execution::context);
-  } else {
-    return ex.context();
-  }
-}
-
 /// The io_context under `ex`, when ex is (or wraps, in an any_io_executor,
 /// a strand or a context_executor) an io_context executor; else nullptr.
 template <class Executor>
 boost::asio::io_context* io_context_of(const Executor& ex) {
-  using io_ex = boost::asio::io_context::executor_type;
-  using io_strand = boost::asio::strand<io_ex>;
   if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
-    if (auto* e = ex.template target<io_ex>()) return &e->context();
-    if (auto* e = ex.template target<io_strand>()) {
-      return &e->get_inner_executor().context();
-    }
-    boost::asio::io_context* io = nullptr;
-    with_context_executor(
-        ex, [&](const auto& c) { io = io_context_of(c.get_inner_executor()); });
-    return io;
+    return find_io_context(ex);
   } else if constexpr (requires { ex.get_inner_executor(); }) {
     return io_context_of(ex.get_inner_executor());
   } else if constexpr (requires {
@@ -178,7 +162,7 @@ class run_sync_op
         fn_(std::in_place, std::move(fn)),
         ctx_(std::move(ctx)),
         limiter_(limiter),
-        state_(&limiter.detail_state()),
+        state_(&limiter_access::state(limiter)),
         pool_(pool),
         abandon_on_cancel_(abandon_on_cancel),
         held_(std::make_shared<held_token>()) {
@@ -468,4 +452,4 @@ auto run_sync_with_context(capacity_limiter& limiter, F&& fn,
 
 }  // namespace ctxexec
 
-#endif  // CTXEXEC_RUN_SYNC_HPP
+#endif  // CTXEXEC_THREADS_RUN_SYNC_HPP

@@ -1,4 +1,4 @@
-// ctxexec/blocking_pool.hpp
+// ctxexec/threads/blocking_pool.hpp
 //
 // Defines `blocking_pool`, the thread pool that runs blocking calls (a sync
 // DB driver, a 3-5 s LLM SDK call) off the event loop, and
@@ -19,13 +19,13 @@
 // `wrong_thread_error` (it would wait for itself). A work item that throws
 // terminates the process, as an exception escaping a std::thread does.
 
-#ifndef CTXEXEC_BLOCKING_POOL_HPP
-#define CTXEXEC_BLOCKING_POOL_HPP
+#ifndef CTXEXEC_THREADS_BLOCKING_POOL_HPP
+#define CTXEXEC_THREADS_BLOCKING_POOL_HPP
 
 #include <ctxexec/context.hpp>
-#include <ctxexec/detail/blocking_pool_impl.hpp>
-#include <ctxexec/detail/mutex.hpp>
-#include <ctxexec/errors.hpp>
+#include <ctxexec/threads/detail/blocking_pool_impl.hpp>
+#include <ctxexec/threads/detail/mutex.hpp>
+#include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/execution_context.hpp>
 
@@ -38,6 +38,15 @@
 #include <memory>
 
 namespace ctxexec {
+
+class blocking_pool;
+
+namespace detail {
+/// Access to a pool's shared state for ctxexec's own parts.
+struct blocking_pool_access {
+  static blocking_pool_impl& impl(const blocking_pool& pool) noexcept;
+};
+}  // namespace detail
 
 /// Tuning of a `blocking_pool`.
 ///
@@ -158,17 +167,18 @@ class blocking_pool {
     return detail::blocking_pool_impl::current() == impl_.get();
   }
 
-  /// Not API: the shared state, for run_sync_with_context and from_thread.
-  [[nodiscard]] const std::shared_ptr<detail::blocking_pool_impl>& impl()
-      const noexcept {
-    return impl_;
-  }
-
  private:
+  friend struct detail::blocking_pool_access;
+
   std::shared_ptr<detail::blocking_pool_impl> impl_;
 };
 
 namespace detail {
+
+inline blocking_pool_impl& blocking_pool_access::impl(
+    const blocking_pool& pool) noexcept {
+  return *pool.impl_;
+}
 
 /// The Asio service behind default_blocking_pool(). Its shutdown(), run
 /// when the execution context begins its destruction, wakes the
@@ -191,7 +201,7 @@ class blocking_pool_service : public boost::asio::execution_context::service {
  private:
   void shutdown() override {
     watch_->close();
-    pool_.impl()->release();
+    blocking_pool_access::impl(pool_).release();
   }
 
   const std::shared_ptr<loop_watch> watch_ = std::make_shared<loop_watch>();
@@ -222,4 +232,4 @@ inline blocking_pool& default_blocking_pool(
 
 }  // namespace ctxexec
 
-#endif  // CTXEXEC_BLOCKING_POOL_HPP
+#endif  // CTXEXEC_THREADS_BLOCKING_POOL_HPP

@@ -246,8 +246,9 @@ TEST(HamtTest, CollidingContextVarsStayDistinct) {
   // node, and each still keeps its own value.
   std::vector<std::unique_ptr<ctxexec::context_var<int>>> vars;
   for (int i = 0; i < 50; ++i) {
-    vars.push_back(std::make_unique<ctxexec::context_var<int>>(
-        d::forced_hash_t{0xABCDEFu}, "v" + std::to_string(i)));
+    vars.emplace_back(
+        new ctxexec::context_var<int>(d::context_var_access::with_hash<int>(
+            0xABCDEFu, "v" + std::to_string(i))));
   }
   ctxexec::context ctx;
   ctx.run([&] {
