@@ -1,8 +1,9 @@
 # Fails if a header of the core (include/ctxexec/*.hpp and
 # include/ctxexec/detail/*.hpp, except the umbrellas of other parts) includes
-# anything but the C++ standard library, ctxexec's own core headers and
-# <pthread.h> (the platform's threads, for thread-exit cleanup, behind
-# __has_include).
+# anything but the C++ standard library, ctxexec's own core headers, and
+# three platform headers, each behind __has_include with a fallback: POSIX
+# threads (thread-exit cleanup) and Linux's membarrier system call (the
+# asymmetric fence of detail/asymmetric_fence.hpp).
 #
 #   cmake -DINCLUDE_DIR=include -P check_core_includes.cmake
 
@@ -28,7 +29,7 @@ set(std_headers
   cassert cctype cerrno cfenv cfloat cinttypes climits clocale cmath csetjmp
   csignal cstdarg cstddef cstdint cstdio cstdlib cstring ctime cuchar cwchar
   cwctype)
-set(platform_headers pthread.h)
+set(platform_headers pthread.h linux/membarrier.h sys/syscall.h unistd.h)
 
 set(failures "")
 set(checked 0)

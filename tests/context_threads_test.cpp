@@ -15,9 +15,12 @@
 #include <future>
 #include <iostream>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -209,6 +212,84 @@ TEST_F(ThreadsTest, ConcurrentPathCopiesOfOneSnapshotKeepValuesAlive) {
     });
   }
   EXPECT_EQ(corrupted, 0);
+}
+
+// A context object entered by one thread may be read from another at any
+// time, without waiting: a thread that joins the reader while it has the
+// object entered must not wait forever (Python's ctx[var] and len(ctx) work
+// there too).
+TEST_F(ThreadsTest, ReadingAContextEnteredElsewhereDoesNotWaitForIt) {
+  context_var<int> v("v");
+  context ctx;
+  ctx.run([&] {
+    auto tok = v.set(7);
+    std::size_t size = 0;
+    int seen = 0;
+    std::string printed;
+    std::thread reader([&] {  // joined while ctx stays entered here
+      size = ctx.size();
+      seen = *ctx.find(v);
+      std::ostringstream os;
+      os << ctx;
+      printed = os.str();
+    });
+    reader.join();
+    EXPECT_EQ(size, 1u);
+    EXPECT_EQ(seen, 7);
+    EXPECT_EQ(printed, "{v=7}");
+    v.reset(tok);
+  });
+}
+
+// Readers take snapshots while the thread that has the object entered keeps
+// changing it (in place where it can): every snapshot is whole, and every
+// value read is one that thread really set. For TSan and ASan.
+TEST_F(ThreadsTest, SnapshotsWhileTheHolderChangesTheMapAreWhole) {
+  constexpr int kRounds = 20000;
+  std::vector<std::unique_ptr<context_var<int>>> vars;
+  for (int i = 0; i < 8; ++i) {
+    vars.push_back(std::make_unique<context_var<int>>("v" + std::to_string(i)));
+  }
+  context ctx;
+  std::atomic<bool> done{false};
+  std::atomic<long> bad{0};
+  std::atomic<long> reads{0};
+  std::thread holder([&] {
+    ctx.run([&] {
+      auto keep = vars[0]->set(-1);  // always there
+      for (int r = 0; r < kRounds; ++r) {
+        auto& var = *vars[1 + r % 7];
+        auto tok = var.set(r);
+        var.reset(tok);
+        (void)var.set(r);  // stays: the next round's set replaces it
+      }
+      vars[0]->reset(keep);
+    });
+    done = true;
+  });
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        ++reads;
+        const std::size_t n = ctx.size();
+        if (n > 8) ++bad;
+        for (int i = 1; i < 8; ++i) {
+          if (auto value = ctx.find(*vars[i])) {
+            if (*value < 0 || *value >= kRounds) ++bad;
+          }
+        }
+        ctx.for_each([&](std::string_view name, std::string_view) {
+          if (name.empty() || name[0] != 'v') ++bad;
+        });
+      }
+    });
+  }
+  holder.join();
+  for (auto& r : readers) r.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(ctx.size(), 7u);
 }
 
 TEST_F(ThreadsTest, ContextsCreatedDuringThreadExitAreFreed) {

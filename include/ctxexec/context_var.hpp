@@ -45,11 +45,18 @@ class set_guard;
 
 namespace detail {
 
-/// Test access: a variable whose hash is pinned, to force collisions.
+/// Access to the variables that only ctxexec itself makes.
 struct context_var_access {
+  /// For tests: a variable whose hash is pinned, to force collisions.
   template <class T>
   static context_var<T> with_hash(std::uint32_t hash, std::string_view name) {
     return context_var<T>(forced_hash_t{hash}, name);
+  }
+  /// A hidden variable, for the library's own per-call state: contexts
+  /// carry its value (copies too) but never count, list or print it.
+  template <class T>
+  static context_var<T> hidden(std::string_view name) {
+    return context_var<T>(hidden_t{}, name);
   }
 };
 
@@ -184,8 +191,9 @@ class token {
 /// and the destructor resets it in that same context object. Normally that
 /// object is current again at destruction. When it is not (a coroutine frame
 /// destroyed by an io_context's teardown, outside its task's context), the
-/// destructor resets it in that object anyway if the object still exists,
-/// and does nothing if it does not: there is then nothing to restore.
+/// destructor enters that object for the reset if it still exists (waiting
+/// while another thread has it entered), and does nothing if it does not:
+/// there is then nothing to restore.
 ///
 /// Errors: the destructor does not throw (std::bad_alloc in it ends the
 /// program). `reset()` throws `token_error` as `context_var<T>::reset()`
@@ -204,15 +212,13 @@ class [[nodiscard]] set_guard {
 
   ~set_guard() {
     if (token_.used()) return;
-    detail::context_impl* c = token_.context_;
-    if (c == detail::tl_current && c->generation() == token_.generation_) {
-      var_->reset(token_);
-    } else if (detail::try_pin(c, token_.generation_)) {
-      // Not current here: reset inside the object it was set in.
-      detail::pinned_scope scope(c);
-      var_->reset(token_);
-    } else {
-      token_.used_ = true;  // the context object is gone
+    // In the object it was set in: normally current here; otherwise (a
+    // coroutine frame destroyed outside its task's context) entered for the
+    // reset, waiting for another thread to exit it. Nothing to restore if
+    // the object is gone.
+    if (!detail::run_in_waiting(token_.context_, token_.generation_,
+                                [&] { var_->reset(token_); })) {
+      token_.used_ = true;
     }
   }
 
@@ -318,6 +324,7 @@ class context_var {
         new detail::typed_box<T>(key_.id(), key_.hash(), std::move(value));
     detail::box* old;
     try {
+      detail::edit_scope edit(c);
       old = c->vars.set(b);
     } catch (...) {
       delete b;
@@ -364,6 +371,7 @@ class context_var {
       detail::retain(t.old_);
       detail::box* displaced;
       try {
+        detail::edit_scope edit(c);
         displaced = c->vars.set(t.old_);
       } catch (...) {
         detail::release(t.old_);
@@ -372,7 +380,11 @@ class context_var {
       remember(t.old_);
       if (displaced != nullptr) detail::release(displaced);
     } else {
-      detail::box* removed = c->vars.erase(key_.id(), key_.hash());
+      detail::box* removed;
+      {
+        detail::edit_scope edit(c);
+        removed = c->vars.erase(key_.id(), key_.hash());
+      }
       remember(nullptr);
       if (removed == nullptr) {
         throw lookup_error(detail::var_repr(name()) +
@@ -395,6 +407,9 @@ class context_var {
   /// For tests of hash collisions (detail::context_var_access).
   context_var(detail::forced_hash_t forced, std::string_view name)
       : key_(name, forced.hash) {}
+  /// A hidden variable (detail::context_var_access).
+  context_var(detail::hidden_t hidden, std::string_view name)
+      : key_(name, hidden) {}
 
   const T* find_current() const noexcept {
     detail::lookup_cache_entry& e = detail::cache_entry(key_.hash());

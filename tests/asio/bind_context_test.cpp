@@ -5,11 +5,17 @@
 #include <ctxexec/asio.hpp>
 #include <ctxexec/context_leak_check.hpp>
 #include "../context_fixture.hpp"
+#include "../run_loop.hpp"
+#include "flow_values.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
+#include <atomic>
+#include <latch>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <type_traits>
 
 namespace {
@@ -62,6 +68,68 @@ TEST_F(BindContextTest, HandlerThrowingOutOfRunLeavesTheRootContext) {
   io.restart();
   io.run();  // the remaining handler runs in the root context
   EXPECT_EQ(after, -1);
+}
+
+// A binder whose context object another thread has entered waits for it to
+// be exited, then runs in it.
+TEST_F(BindContextTest, BinderOfABusyContextWaitsForItsExit) {
+  ctxexec::context_var<int> tag("tag", 0);
+  ctxexec::context ctx;
+  std::latch entered(1);
+  std::latch release(1);
+  std::thread holder([&] {
+    ctx.run([&] {
+      (void)tag.set(1);
+      entered.count_down();
+      release.wait();
+      (void)tag.set(2);
+    });
+  });
+  entered.wait();
+  int seen = 0;
+  std::thread waiter(
+      [&] { ctxexec::bind_context(ctx, [&] { seen = tag.get(); })(); });
+  const auto* object = ctxexec::detail::context_access::impl(ctx);
+  while ((object->state.load() & ctxexec::detail::context_impl::kWaiters) ==
+         0) {
+    std::this_thread::yield();  // until the binder waits for ctx
+  }
+  release.count_down();
+  holder.join();
+  waiter.join();
+  EXPECT_EQ(seen, 2);
+}
+
+// Handlers bound to one context object and run by several threads at once
+// take turns in it: no data race, no freed value read, and what each one
+// set and reset leaves the object as it was.
+TEST_F(BindContextTest, HandlersBoundToOneContextOnManyThreadsNeverRace) {
+  constexpr int kHandlers = 4000;
+  constexpr int kThreads = 4;
+  ctxexec::context_var<std::string> tag("tag");
+  ctxexec::context ctx;
+  ctx.run([&] { (void)tag.set(ctxexec_test::flow_value("init", 0)); });
+  asio::io_context io(kThreads);
+  std::atomic<long> runs{0};
+  std::atomic<long> bad{0};
+  for (int i = 0; i < kHandlers; ++i) {
+    asio::post(io, ctxexec::bind_context(ctx, [&, i] {
+                 const std::string* before = tag.try_get();
+                 if (before == nullptr ||
+                     !ctxexec_test::is_flow_value(*before, {"init"}, 1)) {
+                   ++bad;  // another handler's value: it ran at the same time
+                 }
+                 auto guard =
+                     tag.scoped_set(ctxexec_test::flow_value("binder", i));
+                 if (*tag.try_get() != ctxexec_test::flow_value("binder", i))
+                   ++bad;
+                 ++runs;
+               }));
+  }
+  ctxexec_test::run_on_threads(io, kThreads);
+  EXPECT_EQ(runs.load(), kHandlers);
+  EXPECT_EQ(bad.load(), 0);
+  ctx.run([&] { EXPECT_EQ(tag.get(), ctxexec_test::flow_value("init", 0)); });
 }
 
 }  // namespace

@@ -7,9 +7,12 @@
 #include <ctxexec/asio.hpp>
 #include <ctxexec/context_leak_check.hpp>
 #include "../context_fixture.hpp"
+#include "../run_loop.hpp"
+#include "flow_values.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/channel.hpp>
 
 #include <atomic>
@@ -21,6 +24,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -405,6 +409,111 @@ TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(leaked.load(), 0);
   EXPECT_EQ(roots_left.load(), 0);
+}
+
+// Asio's own operators run both branches in the parent task's context
+// object, on whichever threads resume them: the object must never be used
+// by two threads at once (no data race, no freed value read), whatever the
+// interleaving of the branches' sets.
+TEST_F(CoSpawnTest, AsiosOwnOperatorsOnManyThreadsNeverRace) {
+  constexpr int kIterations = 2000;
+  constexpr int kThreads = 3;
+  context_var<std::string> tag("tag");
+  asio::io_context io(kThreads);
+  std::atomic<long> reads{0};
+  std::atomic<long> bad{0};
+  auto check = [&] {
+    ++reads;
+    const std::string* v = tag.try_get();
+    if (v == nullptr ||
+        !ctxexec_test::is_flow_value(*v, {"a", "b", "parent"}, kIterations)) {
+      ++bad;
+    }
+  };
+  auto branch = [&](std::string name) -> awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < kIterations; ++i) {
+      auto guard = tag.scoped_set(ctxexec_test::flow_value(name, i));
+      co_await asio::post(ex, use_awaitable);
+      check();
+    }
+  };
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        using namespace asio::experimental::awaitable_operators;
+        auto guard = tag.scoped_set(ctxexec_test::flow_value("parent", 0));
+        co_await (branch("a") && branch("b"));
+        check();
+      },
+      asio::detached);
+  ctxexec_test::run_on_threads(io, kThreads);
+  EXPECT_EQ(reads.load(), 2 * kIterations + 1);
+  EXPECT_EQ(bad.load(), 0);
+}
+
+// A task's own context object, run by another thread with context::run()
+// while the task keeps setting, hopping and reading on the loop: run()
+// either gets the object between the task's steps or fails with
+// context_error; it never shares it with the running task.
+TEST_F(CoSpawnTest, RunningATasksContextElsewhereNeverRaces) {
+  constexpr int kIterations = 3000;
+  context_var<std::string> tag("tag");
+  asio::io_context io(1);
+  std::mutex mutex;
+  std::optional<ctxexec::context> published;  // the task's own object
+  std::atomic<bool> task_done{false};
+  std::atomic<long> bad{0};
+  std::atomic<long> lost{0};
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        using io_ex = asio::io_context::executor_type;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          published.emplace(
+              ex.target<ctxexec::context_executor<io_ex>>()->get_context());
+        }
+        for (int i = 0; i < kIterations; ++i) {
+          auto guard = tag.scoped_set(ctxexec_test::flow_value("task", i));
+          co_await asio::post(ex, use_awaitable);
+          if (*tag.try_get() != ctxexec_test::flow_value("task", i)) ++lost;
+        }
+        task_done = true;
+      },
+      asio::detached);
+  long entered = 0;
+  long refused = 0;
+  std::thread runner([&] {
+    for (int i = 0; !task_done.load(); ++i) {
+      std::optional<ctxexec::context> ctx;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ctx = published;
+      }
+      if (!ctx) continue;
+      try {
+        ctx->run([&] {
+          const std::string* before = tag.try_get();
+          if (before != nullptr &&
+              !ctxexec_test::is_flow_value(*before, {"task"}, kIterations)) {
+            ++bad;
+          }
+          auto guard = tag.scoped_set(ctxexec_test::flow_value("runner", i));
+        });
+        ++entered;
+      } catch (const ctxexec::context_error&) {
+        ++refused;
+      }
+    }
+  });
+  io.run();
+  runner.join();
+  std::cout << "[ run() ] entered " << entered << ", refused " << refused
+            << "\n";
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(lost.load(), 0);
 }
 
 }  // namespace

@@ -5,11 +5,14 @@
 
 #include <ctxexec/asio.hpp>
 #include "../context_fixture.hpp"
+#include "../run_loop.hpp"
+#include "flow_values.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <type_traits>
@@ -94,11 +97,164 @@ TEST_F(ContextExecutorTest, PinningRacesWithTheLastHandleGoingAway) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Plain handlers through a task's own executor (as every timer or socket
+// callback built from `co_await this_coro::executor` is) run in the task's
+// context object: never on two threads at once with the task, and a value
+// the task set is still there after its own co_await.
+TEST_F(ContextExecutorTest, PlainHandlersThroughTheTasksExecutorNeverRace) {
+  constexpr int kIterations = 3000;
+  constexpr int kThreads = 3;
+  ctxexec::context_var<std::string> tag("tag");
+  asio::io_context io(kThreads);
+  std::atomic<long> reads{0};
+  std::atomic<long> bad{0};
+  std::atomic<long> lost{0};
+  auto valid = [&] {
+    ++reads;
+    const std::string* v = tag.try_get();
+    return v != nullptr &&
+           ctxexec_test::is_flow_value(*v, {"task", "handler"}, kIterations);
+  };
+  ctxexec::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        for (int i = 0; i < kIterations; ++i) {
+          auto guard = tag.scoped_set(ctxexec_test::flow_value("task", i));
+          asio::post(ex, [&] {  // a reader
+            if (!valid()) ++bad;
+          });
+          asio::post(ex, [&, i] {  // a writer, which resets what it set
+            auto g = tag.scoped_set(ctxexec_test::flow_value("handler", i));
+            if (!valid()) ++bad;
+          });
+          co_await asio::post(ex, asio::use_awaitable);
+          if (*tag.try_get() != ctxexec_test::flow_value("task", i)) ++lost;
+        }
+      },
+      asio::detached);
+  ctxexec_test::run_on_threads(io, kThreads);
+  EXPECT_EQ(reads.load(), 2 * kIterations);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(lost.load(), 0);
+}
+
+// Work for a context object that another thread has entered waits its
+// turn, then runs in that object: re-submitted to an io_context when the
+// other thread exits it (the loop thread goes on meanwhile), or, over a
+// strand, waiting on its thread. The waiters are seen as the object's mark
+// before the other thread is let go: no sleep decides the order.
+template <class MakeExecutor>
+void expect_work_waits_its_turn(MakeExecutor make_executor) {
+  ctxexec::context_var<int> tag("tag", 0);
+  asio::io_context io(1);
+  ctxexec::context ctx;
+  std::latch entered(1);
+  std::latch release(1);
+  std::atomic<bool> holder_done{false};
+  std::thread holder([&] {
+    ctx.run([&] {
+      (void)tag.set(1);
+      entered.count_down();
+      release.wait();
+      (void)tag.set(2);
+      holder_done = true;
+    });
+  });
+  entered.wait();
+  int seen = 0;
+  bool after_holder = false;
+  asio::post(make_executor(io, ctx), [&] {
+    seen = tag.get();
+    after_holder = holder_done.load();
+    (void)tag.set(3);  // in ctx itself
+  });
+  std::thread loop([&] { io.run(); });
+  const auto* object = ctxexec::detail::context_access::impl(ctx);
+  while ((object->state.load() & ctxexec::detail::context_impl::kWaiters) ==
+         0) {
+    std::this_thread::yield();  // until the work is waiting for ctx
+  }
+  release.count_down();
+  holder.join();
+  loop.join();  // io.run() returns once the work has run
+  EXPECT_EQ(seen, 2);
+  EXPECT_TRUE(after_holder);
+  ctx.run([&] { EXPECT_EQ(tag.get(), 3); });
+}
+
+TEST_F(ContextExecutorTest, WorkForABusyContextIsResubmittedWhenItIsExited) {
+  expect_work_waits_its_turn([](asio::io_context& io, ctxexec::context& ctx) {
+    return ctxexec::make_context_executor(io.get_executor(), ctx);
+  });
+}
+
+TEST_F(ContextExecutorTest, WorkForABusyContextOnAStrandWaitsOnItsThread) {
+  expect_work_waits_its_turn([](asio::io_context& io, ctxexec::context& ctx) {
+    return ctxexec::make_context_executor(asio::make_strand(io), ctx);
+  });
+}
+
+TEST_F(ContextExecutorTest, WorkForABusyContextOverAnyExecutorWaitsToo) {
+  expect_work_waits_its_turn([](asio::io_context& io, ctxexec::context& ctx) {
+    return ctxexec::make_context_executor(
+        asio::any_io_executor(io.get_executor()), ctx);
+  });
+}
+
+// Work for a context object that this very thread has entered (not
+// current: another context runs inside it) runs in it at once: waiting
+// would wait for itself.
+TEST_F(ContextExecutorTest, WorkForAnObjectThisThreadHasEnteredRunsInIt) {
+  ctxexec::context_var<int> tag("tag", 0);
+  ctxexec::context outer;
+  ctxexec::context inner;
+  auto ex = ctxexec::make_context_executor(asio::system_executor(), outer);
+  int seen = -1;
+  outer.run([&] {
+    (void)tag.set(1);
+    inner.run([&] {
+      asio::dispatch(ex, [&] {  // inline, on this thread
+        seen = tag.get();
+        (void)tag.set(2);
+      });
+      EXPECT_EQ(tag.get(), 0);  // inner is current again
+    });
+    EXPECT_EQ(tag.get(), 2);
+  });
+  EXPECT_EQ(seen, 1);
+}
+
+// Work that arrives for a context object that no longer exists runs in a
+// fresh, empty context: what it sets reaches nobody, neither the next such
+// work nor the thread's plain handlers.
+TEST_F(ContextExecutorTest, WorkForAGoneContextRunsInAFreshEmptyContext) {
+  ctxexec::context_var<std::string> tag("tag");
+  asio::io_context io(1);
+  auto ctx = std::make_unique<ctxexec::context>();
+  auto ex = ctxexec::make_context_executor(io.get_executor(), *ctx);
+  ctx.reset();
+  std::vector<std::string> seen;
+  auto look = [&] {
+    const std::string* v = tag.try_get();
+    seen.push_back(v != nullptr ? *v : "<none>");
+  };
+  asio::post(ex, [&] {
+    look();
+    (void)tag.set("orphan-write");
+  });
+  asio::post(ex, look);
+  asio::post(io, look);
+  std::thread([&] { io.run(); }).join();  // a thread whose root is fresh
+  EXPECT_EQ(seen, (std::vector<std::string>{"<none>", "<none>", "<none>"}));
+}
+
 // A stale executor dispatched inline from inside another context object
-// that reuses its address must not run in that object.
+// that reuses its address must not run in that object, nor leave anything
+// behind in the thread's own context.
 TEST_F(ContextExecutorTest,
        StaleExecutorNeverRunsInTheObjectReusingItsAddress) {
-  // On its own thread, whose root context the stale work may change.
+  // On its own thread, whose root context the stale work must not change.
   std::thread([] {
     auto ctx = std::make_unique<ctxexec::context>();
     auto ex = ctxexec::make_context_executor(asio::system_executor(), *ctx);
@@ -111,14 +267,14 @@ TEST_F(ContextExecutorTest,
         auto g = task_id.scoped_set(42);
         asio::dispatch(ex, [&] {  // the system executor runs it inline
           seen = task_id.get();
-          (void)task_id.set(7);  // lands in the thread's own context
+          (void)task_id.set(7);  // lands in a fresh context of its own
         });
         after = task_id.get();
       });
-      EXPECT_NE(seen, 42);  // never the reusing object's value
+      EXPECT_EQ(seen, -1);  // an empty context: the default
       EXPECT_EQ(after, 42);
     }
-    EXPECT_EQ(task_id.get(), 7);  // the stale work's value: in the root
+    EXPECT_EQ(task_id.get(), -1);  // the root never saw the stale work
   }).join();
 }
 
@@ -165,6 +321,31 @@ TEST_F(StrandContextExecutorTest, FitsTheSmallBufferAndKeepsItsProperties) {
   ex_t moved = std::move(copy);
   copy = moved;
   EXPECT_TRUE(copy == ex);
+}
+
+// A moved-from adaptor is safe to compare, assign to and destroy, as Asio's
+// own strand is; it names no context and runs on no thread.
+TEST_F(StrandContextExecutorTest, MovedFromIsSafeToCompareAssignAndDestroy) {
+  asio::io_context io;
+  using strand_t = asio::strand<asio::io_context::executor_type>;
+  using ex_t = ctxexec::context_executor<strand_t>;
+  ctxexec::context ctx;
+  ex_t ex = ctxexec::make_context_executor(asio::make_strand(io), ctx);
+  ex_t a = ex;
+  ex_t b = std::move(a);
+  EXPECT_TRUE(a == a);
+  EXPECT_FALSE(a == b);
+  EXPECT_FALSE(b == a);
+  EXPECT_TRUE(b == ex);
+  ex_t c = std::move(b);
+  EXPECT_TRUE(a == b);  // both moved-from, like two moved-from strands
+  EXPECT_FALSE(a.running_in_this_thread());
+  ctxexec::context none = a.get_context();  // an empty handle
+  EXPECT_THROW(none.run([] {}), ctxexec::context_error);
+  a = c;
+  EXPECT_TRUE(a == ex);
+  b = std::move(c);
+  EXPECT_TRUE(b == ex);
 }
 
 TEST_F(StrandContextExecutorTest, SerialisesAndRunsInTheContextOnManyThreads) {

@@ -398,7 +398,7 @@ class interpreter {
       case op_code::ctxlen:
         return std::to_string(ctx(a[0], s).size());
       case op_code::ctxget:
-        return show(ctx(a[0], s).find(*vars_[a[1]]));
+        return show(ctx(a[0], s).find(*vars_[a[1]]).get());
       case op_code::ctxhas:
         return ctx(a[0], s).contains(*vars_[a[1]]) ? "true" : "false";
       case op_code::ctxitems: {

@@ -78,11 +78,15 @@ bool runs_in_task_context(const T& target) noexcept {
 
 /// A handler or completion token bound to a context object.
 ///
-/// Invoking it calls the wrapped object with the context object current
-/// (without marking it entered), then restores the previous context. Used
-/// as a completion token, it binds the handler that the wrapped token makes.
+/// Invoking it calls the wrapped object with the context object current,
+/// then restores the previous context. Used as a completion token, it binds
+/// the handler that the wrapped token makes, for any Asio operation.
 ///
-/// Thread safety: distinct objects: safe; shared objects: unsafe.
+/// Thread safety: distinct objects: safe; shared objects: unsafe. Binders
+/// of one context object invoked on several threads at once take turns in
+/// it: a binder whose object another thread has entered waits (blocking
+/// its thread) until that thread exits it, as on a mutex; the object is
+/// never current on two threads at once.
 ///
 /// Propagation: the context is fixed when the binder is made; it is current
 /// exactly while the wrapped object runs. A handler whose associated
@@ -114,27 +118,28 @@ class context_binder {
 
   [[nodiscard]] target_type& get() noexcept { return target_; }
   [[nodiscard]] const target_type& get() const noexcept { return target_; }
+  [[nodiscard]] context& get_context() noexcept { return ctx_; }
   [[nodiscard]] const context& get_context() const noexcept { return ctx_; }
   /// False for a binder that only keeps its context alive.
   [[nodiscard]] bool enters_context() const noexcept { return enters_; }
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) && {
-    detail::adopt_scope scope(current_while_running());
+    detail::held_scope scope(context_while_running());
     return std::invoke(std::move(target_), std::forward<Args>(args)...);
   }
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) & {
-    detail::adopt_scope scope(current_while_running());
+    detail::held_scope scope(context_while_running());
     return std::invoke(target_, std::forward<Args>(args)...);
   }
 
  private:
-  detail::context_impl* current_while_running() const noexcept {
-    if (!enters_ || detail::runs_in_task_context(target_)) {
-      return detail::tl_current;  // leave the current context alone
-    }
+  /// The context object to make current, or nullptr to leave the current
+  /// one alone.
+  detail::context_impl* context_while_running() const noexcept {
+    if (!enters_ || detail::runs_in_task_context(target_)) return nullptr;
     return detail::context_access::impl(ctx_);
   }
 
@@ -193,11 +198,66 @@ struct associator<Associator, ctxexec::context_binder<T>, DefaultCandidate> {
   }
 };
 
+}  // namespace boost::asio
+
+namespace ctxexec::detail {
+
+/// The legacy members of async_result<context_binder<T>, Signature>
+/// (`completion_handler_type`, `return_type`, `get()`): present when T's own
+/// async_result has them, so that Asio's handler type requirements (on by
+/// default) accept a binder as the handler of any initiating function.
+template <class TargetResult, class = void>
+class binder_completion_handler_result {};
+
+template <class TargetResult>
+class binder_completion_handler_result<
+    TargetResult, std::void_t<typename TargetResult::completion_handler_type>> {
+ public:
+  using completion_handler_type =
+      context_binder<typename TargetResult::completion_handler_type>;
+
+  explicit binder_completion_handler_result(completion_handler_type& h)
+      : target_(h.get()) {}
+
+  auto get() { return target_.get(); }
+
+ private:
+  TargetResult target_;
+};
+
+template <class TargetResult, class = void>
+struct binder_return_type {};
+
+template <class TargetResult>
+struct binder_return_type<TargetResult,
+                          std::void_t<typename TargetResult::return_type>> {
+  using return_type = typename TargetResult::return_type;
+};
+
+template <class T, class... Signatures>
+struct binder_legacy_members {};
+
+template <class T, class Signature>
+struct binder_legacy_members<T, Signature>
+    : binder_completion_handler_result<boost::asio::async_result<T, Signature>>,
+      binder_return_type<boost::asio::async_result<T, Signature>> {
+  using binder_completion_handler_result<boost::asio::async_result<
+      T, Signature>>::binder_completion_handler_result;
+};
+
+}  // namespace ctxexec::detail
+
+namespace boost::asio {
+
 /// A context_binder used as a completion token binds the handler its
 /// wrapped token produces.
 template <class T, class... Signatures>
-class async_result<ctxexec::context_binder<T>, Signatures...> {
+class async_result<ctxexec::context_binder<T>, Signatures...>
+    : public ctxexec::detail::binder_legacy_members<T, Signatures...> {
  public:
+  using ctxexec::detail::binder_legacy_members<
+      T, Signatures...>::binder_legacy_members;
+
   template <class Initiation>
   struct init_wrapper {
     template <class Handler, class... Args>
@@ -229,9 +289,16 @@ class async_result<ctxexec::context_binder<T>, Signatures...> {
   template <class Initiation, class RawCompletionToken, class... Args>
   static decltype(auto) initiate(Initiation&& initiation,
                                  RawCompletionToken&& token, Args&&... args) {
+    // An rvalue token gives up its context (as async_initiate moves from
+    // the target token): no copy of the context.
+    constexpr bool take = !std::is_lvalue_reference_v<RawCompletionToken> &&
+                          !std::is_const_v<RawCompletionToken>;
+    using context_ref =
+        std::conditional_t<take, ctxexec::context&&, const ctxexec::context&>;
+    const bool enters = token.enters_context();
     return async_initiate<T, Signatures...>(
         init_wrapper<std::decay_t<Initiation>>{
-            token.get_context(), token.enters_context(),
+            static_cast<context_ref>(token.get_context()), enters,
             std::forward<Initiation>(initiation)},
         token.get(), std::forward<Args>(args)...);
   }

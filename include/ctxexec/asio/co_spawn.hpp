@@ -39,14 +39,13 @@ namespace ctxexec {
 
 namespace detail {
 
-/// Spawns on `ex` (never a context_executor) in a copy of the current
-/// context. The task's context lives as long as the task: its completion
-/// handler holds it (Asio keeps the handler until the task completes or is
-/// destroyed), while the executor only names it.
+/// Spawns on `ex` (never a context_executor) in `task_context`. The task's
+/// context lives as long as the task: its completion handler holds it (Asio
+/// keeps the handler until the task completes or is destroyed), while the
+/// executor only names it.
 template <class Executor, class Awaitable, class CompletionToken>
-decltype(auto) spawn_in_context(const Executor& ex, Awaitable&& a,
-                                CompletionToken&& token) {
-  context task_context = copy_context();
+decltype(auto) spawn_in(context task_context, const Executor& ex, Awaitable&& a,
+                        CompletionToken&& token) {
   context_executor<Executor> task_executor(ex, task_context);
   if constexpr (is_use_awaitable<std::decay_t<CompletionToken>>) {
     // The handler resumes the awaiting coroutine in its own context: no
@@ -64,6 +63,14 @@ decltype(auto) spawn_in_context(const Executor& ex, Awaitable&& a,
   }
 }
 
+/// Spawns on `ex` in a copy of the current context, taken now.
+template <class Executor, class Awaitable, class CompletionToken>
+decltype(auto) spawn_in_context(const Executor& ex, Awaitable&& a,
+                                CompletionToken&& token) {
+  return spawn_in(copy_context(), ex, std::forward<Awaitable>(a),
+                  std::forward<CompletionToken>(token));
+}
+
 }  // namespace detail
 
 /// Spawns `a` (an awaitable, or a function returning one) on `ex` in a
@@ -74,9 +81,15 @@ decltype(auto) spawn_in_context(const Executor& ex, Awaitable&& a,
 ///
 /// Propagation: the child's context is `copy_context()` at this call; it is
 /// current at the child's start and after each of its suspensions, and the
-/// thread's previous context is restored whenever the child suspends. The
-/// completion handler runs in another copy taken at this call. `co_await
-/// sub()` inside the child shares the child's context (same task).
+/// thread's previous context is restored whenever the child suspends. Given
+/// a `context_executor` (its static type, as `make_context_executor`
+/// returns it), the child runs in that executor's context object itself,
+/// as asyncio's `create_task(coro, context=ctx)` does, or in a fresh empty
+/// one if that object no longer exists; a coroutine's own executor
+/// (`co_await this_coro::executor`, an `any_io_executor`) still means a
+/// copy. The completion handler runs in another copy taken at this call.
+/// `co_await sub()` inside the child shares the child's context (same
+/// task).
 ///
 /// Errors: as `boost::asio::co_spawn`; the child's exception reaches the
 /// completion handler. std::bad_alloc for the snapshots.
@@ -87,8 +100,18 @@ template <class ExecutorOrContext, class Awaitable, class CompletionToken>
 decltype(auto) co_spawn(ExecutorOrContext&& target, Awaitable&& a,
                         CompletionToken&& token) {
   using target_type = std::decay_t<ExecutorOrContext>;
-  if constexpr (std::is_base_of_v<boost::asio::execution_context,
-                                  target_type>) {
+  if constexpr (detail::is_context_executor<target_type>::value) {
+    // asyncio's create_task(coro, context=ctx): the task runs in that
+    // executor's context object itself, or in a fresh one if it is gone.
+    context task_context = target.get_context();
+    if (detail::context_access::impl(task_context) == nullptr) {
+      task_context = context();
+    }
+    return detail::spawn_in(
+        std::move(task_context), target.get_inner_executor(),
+        std::forward<Awaitable>(a), std::forward<CompletionToken>(token));
+  } else if constexpr (std::is_base_of_v<boost::asio::execution_context,
+                                         target_type>) {
     return detail::spawn_in_context(target.get_executor(),
                                     std::forward<Awaitable>(a),
                                     std::forward<CompletionToken>(token));

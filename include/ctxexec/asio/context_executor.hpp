@@ -29,9 +29,13 @@
 #include <boost/asio/query.hpp>
 #include <boost/asio/require.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -47,38 +51,163 @@ struct is_context_executor : std::false_type {};
 template <class E>
 struct is_context_executor<context_executor<E>> : std::true_type {};
 
+/// Whether `Executor` is an io_context or thread_pool executor: a pointer
+/// and some bits, copied for nothing once its work is untracked. A function
+/// for a context object that another thread has entered re-submits itself
+/// to such an executor; over other executors (a strand, a type-erased
+/// executor) it waits on its thread instead.
+template <class Executor>
+struct is_requeue_executor : std::false_type {};
+template <class Allocator, std::uintptr_t Bits>
+struct is_requeue_executor<
+    boost::asio::io_context::basic_executor_type<Allocator, Bits>>
+    : std::true_type {};
+template <class Allocator, unsigned int Bits>
+struct is_requeue_executor<
+    boost::asio::thread_pool::basic_executor_type<Allocator, Bits>>
+    : std::true_type {};
+
+/// What a function of a context_executor over `Executor` keeps to
+/// re-submit itself: the untracked executor, or nothing (`void`).
+template <class Executor, bool = is_requeue_executor<Executor>::value>
+struct requeue_target {
+  using type = void;
+};
+template <class Executor>
+struct requeue_target<Executor, true> {
+  using type = std::decay_t<decltype(boost::asio::prefer(
+      std::declval<const Executor&>(),
+      boost::asio::execution::outstanding_work.untracked))>;
+};
+
+struct no_requeue {};
+
 /// A function to run inside a context object: what context_executor hands
 /// to its inner executor. It names the object by address and generation.
-/// When it runs, it pins the object and makes it current, unless the object
-/// is current already (an enclosing scope then holds it) or no longer
-/// exists (the function then runs in the thread's own root context, never
-/// in whatever object reused the address).
-template <class F>
+/// When it runs:
+///   * object current on this thread already: it runs inline;
+///   * object free: it enters it (one compare-and-swap), runs, exits;
+///   * object entered by another thread: it waits its turn, re-submitted
+///     to `Requeue` when that thread exits the object, or, without a
+///     `Requeue` executor, blocking its thread until then;
+///   * object gone: it runs in a fresh, empty context, never in whatever
+///     object reused the address, and what it sets reaches nobody.
+template <class F, class Requeue>
 class in_context {
+  using requeue_executor =
+      std::conditional_t<std::is_void_v<Requeue>, no_requeue, Requeue>;
+
  public:
   template <class G>
-  in_context(context_impl* c, std::uint64_t generation, G&& f)
-      : c_(c), generation_(generation), f_(std::forward<G>(f)) {}
+  in_context(context_impl* c, std::uint64_t generation, G&& f,
+             const requeue_executor& ex = {})
+      : context_(c), generation_(generation), f_(std::forward<G>(f)), ex_(ex) {}
 
   void operator()() {
-    if (c_ == nullptr ||
-        (c_ == tl_current && c_->generation() == generation_)) {
-      std::move(f_)();  // already current: an enclosing scope holds it
+    context_impl* c = context_;
+    if (c == nullptr) {
+      std::move(f_)();  // names no context: runs in the caller's
       return;
     }
-    if (try_pin(c_, generation_)) {
-      pinned_scope scope(c_);
-      std::move(f_)();
+    if (c == tl_current) {
+      // Current here: this thread holds it, unless the named object died
+      // and the current one reuses its address.
+      finish(c->generation() == generation_ ? entry::same_thread : entry::gone);
       return;
     }
-    adopt_scope scope(tl_root);  // gone: the thread's own context
-    std::move(f_)();
+    const entry e = try_enter_named(c, generation_);
+    if (e == entry::queued) {
+      wait_turn();
+    } else {
+      finish(e);
+    }
   }
 
  private:
-  context_impl* c_;
+  /// Runs the function as `e` says, once the object was entered (or found
+  /// entered by this thread, or gone).
+  void finish(entry e) {
+    switch (e) {
+      case entry::entered: {
+        enter_scope scope(context_);
+        std::move(f_)();
+        return;
+      }
+      case entry::same_thread: {
+        adopt_scope scope(context_);
+        std::move(f_)();
+        return;
+      }
+      case entry::gone:
+      case entry::queued: {
+        context fresh;  // what it sets reaches nobody
+        fresh.run([&] { std::move(f_)(); });
+        return;
+      }
+    }
+  }
+
+  /// The object is entered by another thread: wait for its exit.
+  void wait_turn() {
+    if constexpr (!std::is_void_v<Requeue>) {
+      // Queued on the object: the exiting thread re-submits this function.
+      // Without the memory for that, wait on this thread instead.
+      std::unique_ptr<requeued> w(new (std::nothrow)
+                                      requeued(std::move(*this)));
+      if (w != nullptr) {
+        const entry e =
+            enter_or_queue(w->fn.context_, w->fn.generation_, w.get());
+        if (e == entry::queued) {
+          (void)w.release();  // owned by the object's waiter list now
+        } else {
+          w->fn.finish(e);
+        }
+        return;
+      }
+    }
+    finish(enter_waiting(context_, generation_));
+  }
+
+  /// A function waiting for its context object, re-submitted to its
+  /// executor (with work tracked meanwhile) by the thread that exits it.
+  struct requeued final : context_waiter {
+    explicit requeued(in_context&& f)
+        : fn(std::move(f)),
+          work(boost::asio::prefer(
+              fn.ex_, boost::asio::execution::outstanding_work.tracked)) {
+      wake = &requeued::resubmit;
+    }
+
+    static void resubmit(context_waiter* w) noexcept {
+      auto* self = static_cast<requeued*>(w);
+      context_impl* c = self->fn.context_;
+      try {
+        boost::asio::execution::execute(
+            boost::asio::require(self->work,
+                                 boost::asio::execution::blocking.never),
+            std::move(self->fn));
+      } catch (...) {
+        std::fputs(
+            "ctxexec: cannot re-submit work waiting for its context "
+            "(out of memory)\n",
+            stderr);
+        std::terminate();
+      }
+      delete self;
+      release(c);  // the handle taken when it was queued
+    }
+
+    in_context fn;
+    std::decay_t<decltype(boost::asio::prefer(
+        std::declval<const requeue_executor&>(),
+        boost::asio::execution::outstanding_work.tracked))>
+        work;
+  };
+
+  context_impl* context_;
   std::uint64_t generation_;
   F f_;
+  [[no_unique_address]] requeue_executor ex_;
 };
 
 /// A handle to the context object named by (`c`, `generation`), or an
@@ -134,8 +263,8 @@ class context_executor {
   /// Wraps `ex`; functions it executes run inside `ctx`'s object, while a
   /// handle to that object exists.
   context_executor(const Executor& ex, const context& ctx) noexcept
-      : inner_(ex), cell_(detail::context_access::impl(ctx)) {
-    generation_ = cell_ != nullptr ? cell_->generation() : 0;
+      : inner_(ex), context_(detail::context_access::impl(ctx)) {
+    generation_ = context_ != nullptr ? context_->generation() : 0;
   }
 
   /// Deleted: the executor does not keep a temporary context alive.
@@ -149,14 +278,22 @@ class context_executor {
   /// A handle to the context object functions run in, or an empty
   /// (moved-from) handle when it no longer exists.
   [[nodiscard]] context get_context() const noexcept {
-    return detail::pinned_context(cell_, generation_);
+    return detail::pinned_context(context_, generation_);
   }
 
   /// Submits `f` to the inner executor, to run inside the context object.
   template <class F>
   void execute(F&& f) const {
-    inner_.execute(detail::in_context<std::decay_t<F>>(cell_, generation_,
-                                                       std::forward<F>(f)));
+    using requeue = typename detail::requeue_target<Executor>::type;
+    if constexpr (std::is_void_v<requeue>) {
+      inner_.execute(detail::in_context<std::decay_t<F>, void>(
+          context_, generation_, std::forward<F>(f)));
+    } else {
+      inner_.execute(detail::in_context<std::decay_t<F>, requeue>(
+          context_, generation_, std::forward<F>(f),
+          boost::asio::prefer(
+              inner_, boost::asio::execution::outstanding_work.untracked)));
+    }
   }
 
   template <class Property>
@@ -172,7 +309,7 @@ class context_executor {
       [[nodiscard]] auto
       require(const Property& p) const {
     using result = std::decay_t<decltype(boost::asio::require(inner_, p))>;
-    return context_executor<result>(boost::asio::require(inner_, p), cell_,
+    return context_executor<result>(boost::asio::require(inner_, p), context_,
                                     generation_);
   }
 
@@ -181,7 +318,7 @@ class context_executor {
       [[nodiscard]] auto
       prefer(const Property& p) const {
     using result = std::decay_t<decltype(boost::asio::prefer(inner_, p))>;
-    return context_executor<result>(boost::asio::prefer(inner_, p), cell_,
+    return context_executor<result>(boost::asio::prefer(inner_, p), context_,
                                     generation_);
   }
 
@@ -194,7 +331,7 @@ class context_executor {
 
   friend bool operator==(const context_executor& a,
                          const context_executor& b) noexcept {
-    return a.cell_ == b.cell_ && a.generation_ == b.generation_ &&
+    return a.context_ == b.context_ && a.generation_ == b.generation_ &&
            a.inner_ == b.inner_;
   }
 
@@ -202,12 +339,12 @@ class context_executor {
   template <class>
   friend class context_executor;
 
-  context_executor(const Executor& ex, detail::context_impl* cell,
+  context_executor(const Executor& ex, detail::context_impl* context,
                    std::uint64_t generation) noexcept
-      : inner_(ex), cell_(cell), generation_(generation) {}
+      : inner_(ex), context_(context), generation_(generation) {}
 
   Executor inner_;
-  detail::context_impl* cell_;  // not owned: see "Lifetime"
+  detail::context_impl* context_;  // not owned: see "Lifetime"
   std::uint64_t generation_;
 };
 
@@ -273,17 +410,20 @@ class context_executor<boost::asio::strand<
   }
 
   /// A handle to the context object functions run in, or an empty
-  /// (moved-from) handle when it no longer exists.
+  /// (moved-from) handle when it no longer exists (or this adaptor is
+  /// moved-from).
   [[nodiscard]] context get_context() const noexcept {
-    return detail::pinned_context(binding_->cell(), binding_->generation());
+    if (binding_ == nullptr) return detail::context_access::adopt(nullptr);
+    return detail::pinned_context(binding_->context(), binding_->generation());
   }
 
-  /// Submits `f` to the strand, to run inside the context object.
+  /// Submits `f` to the strand, to run inside the context object. Not on a
+  /// moved-from adaptor.
   template <class F>
   void execute(F&& f) const {
     binding_->variant(detail::runtime_properties(inner_))
-        .execute(detail::in_context<std::decay_t<F>>(
-            binding_->cell(), binding_->generation(), std::forward<F>(f)));
+        .execute(detail::in_context<std::decay_t<F>, void>(
+            binding_->context(), binding_->generation(), std::forward<F>(f)));
   }
 
   template <class Property>
@@ -308,17 +448,23 @@ class context_executor<boost::asio::strand<
     return rewrap(boost::asio::prefer(inner_, p), p);
   }
 
-  /// Whether the strand is running on this thread.
+  /// Whether the strand is running on this thread (false for a
+  /// moved-from adaptor).
   [[nodiscard]] bool running_in_this_thread() const noexcept {
-    return binding_->base().running_in_this_thread();
+    return binding_ != nullptr && binding_->base().running_in_this_thread();
   }
 
+  /// Equal when they share the strand and the context object, or are both
+  /// moved-from (as two moved-from strands are).
   friend bool operator==(const context_executor& a,
                          const context_executor& b) noexcept {
+    if (a.binding_ == nullptr || b.binding_ == nullptr) {
+      return a.binding_ == b.binding_;
+    }
     const bool same_binding =
         a.binding_ == b.binding_ ||
         (a.binding_->base() == b.binding_->base() &&
-         a.binding_->cell() == b.binding_->cell() &&
+         a.binding_->context() == b.binding_->context() &&
          a.binding_->generation() == b.binding_->generation());
     return same_binding && a.inner_ == b.inner_;
   }
@@ -329,7 +475,7 @@ class context_executor<boost::asio::strand<
 
   /// For re-wrapping in another adaptor's require/prefer. Throws
   /// std::bad_alloc.
-  context_executor(const inner_executor_type& ex, detail::context_impl* cell,
+  context_executor(const inner_executor_type& ex, detail::context_impl* context,
                    std::uint64_t generation)
       : inner_(ex.get_inner_executor()),
         binding_(detail::strand_binding::make(
@@ -339,10 +485,11 @@ class context_executor<boost::asio::strand<
                         ex, boost::asio::execution::outstanding_work.untracked),
                     boost::asio::execution::blocking.possibly),
                 boost::asio::execution::relationship.fork),
-            cell, generation)) {}
+            context, generation)) {}
 
-  context_executor(const inner_executor_type& ex, detail::context_impl* cell)
-      : context_executor(ex, cell, cell != nullptr ? cell->generation() : 0) {}
+  context_executor(const inner_executor_type& ex, detail::context_impl* context)
+      : context_executor(ex, context,
+                         context != nullptr ? context->generation() : 0) {}
 
   context_executor(const io_executor& inner,
                    detail::strand_binding* binding) noexcept
@@ -361,7 +508,7 @@ class context_executor<boost::asio::strand<
     } else {
       (void)r;
       return context_executor<other_strand>(
-          boost::asio::require(get_inner_executor(), p), binding_->cell(),
+          boost::asio::require(get_inner_executor(), p), binding_->context(),
           binding_->generation());
     }
   }

@@ -505,10 +505,10 @@ class map {
     box* replaced = nullptr;
     node* old_root = root_;
     root_ = assoc(old_root, shared, 0, b, &replaced);
-    // Release only once root_ is valid again: the release may free values,
-    // whose destructors may read this map.
-    if (shared) release(old_root);
     if (replaced == nullptr) ++size_;
+    // Release only once the map is whole again: the release may free
+    // values, whose destructors may read this map.
+    if (shared) release(old_root);
     return replaced;
   }
 
@@ -520,8 +520,8 @@ class map {
     box* removed = nullptr;
     node* old_root = root_;
     root_ = dissoc(old_root, shared, 0, key, hash, &removed);
-    if (shared) release(old_root);
     --size_;
+    if (shared) release(old_root);
     return removed;
   }
 

@@ -62,6 +62,24 @@ struct forced_hash_t {
   std::uint32_t hash;
 };
 
+/// Marks the id of a hidden variable: the library's own per-call state,
+/// which a context carries but never counts, lists or prints.
+inline constexpr std::uint64_t kHiddenKeyBit = std::uint64_t{1} << 63;
+
+inline bool is_hidden_key(std::uint64_t id) noexcept {
+  return (id & kHiddenKeyBit) != 0;
+}
+
+/// How many hidden variables exist (none, in a program that does not use
+/// the executors): while none do, a context's size is its map's size.
+inline std::atomic<int>& hidden_var_count() noexcept {
+  static std::atomic<int> count{0};
+  return count;
+}
+
+/// Selects the constructor of a hidden variable.
+struct hidden_t {};
+
 class var_key {
  public:
   explicit var_key(std::string_view name) : var_key(name, std::nullopt) {}
@@ -71,9 +89,19 @@ class var_key {
         name_(name) {
     var_registry::instance().add(id_, name_);
   }
+  var_key(std::string_view name, hidden_t)
+      : id_(next_id() | kHiddenKeyBit), hash_(mix_hash(id_)), name_(name) {
+    var_registry::instance().add(id_, name_);
+    hidden_var_count().fetch_add(1, std::memory_order_relaxed);
+  }
   var_key(const var_key&) = delete;
   var_key& operator=(const var_key&) = delete;
-  ~var_key() { var_registry::instance().remove(id_); }
+  ~var_key() {
+    var_registry::instance().remove(id_);
+    if (is_hidden_key(id_)) {
+      hidden_var_count().fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
 
   std::uint64_t id() const noexcept { return id_; }
   std::uint32_t hash() const noexcept { return hash_; }

@@ -63,9 +63,9 @@ unsigned runtime_properties(const IoExecutor& ex) noexcept {
 class strand_binding {
  public:
   /// Throws std::bad_alloc.
-  strand_binding(const plain_io_strand& strand, context_impl* cell,
+  strand_binding(const plain_io_strand& strand, context_impl* context,
                  std::uint64_t generation)
-      : cell_(cell), generation_(generation) {
+      : context_(context), generation_(generation) {
     variants_[0].store(std::make_unique<plain_io_strand>(strand).release(),
                        std::memory_order_relaxed);
   }
@@ -77,9 +77,10 @@ class strand_binding {
     for (auto& v : variants_) delete v.load(std::memory_order_relaxed);
   }
 
-  static strand_binding* make(const plain_io_strand& strand, context_impl* cell,
-                              std::uint64_t generation) {
-    return std::make_unique<strand_binding>(strand, cell, generation).release();
+  static strand_binding* make(const plain_io_strand& strand,
+                              context_impl* context, std::uint64_t generation) {
+    return std::make_unique<strand_binding>(strand, context, generation)
+        .release();
   }
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -88,7 +89,7 @@ class strand_binding {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  context_impl* cell() const noexcept { return cell_; }
+  context_impl* context() const noexcept { return context_; }
   std::uint64_t generation() const noexcept { return generation_; }
 
   /// The strand with default run-time properties.
@@ -116,7 +117,7 @@ class strand_binding {
 
  private:
   std::atomic<std::size_t> refs_{1};
-  context_impl* const cell_;
+  context_impl* const context_;
   const std::uint64_t generation_;
   std::array<std::atomic<plain_io_strand*>, 4> variants_{};
 };
