@@ -6,7 +6,7 @@
 #include <ctxexec/context_leak_check.hpp>
 #include "../context_fixture.hpp"
 #include "../run_loop.hpp"
-#include "flow_values.hpp"
+#include "sharing.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
@@ -75,27 +75,12 @@ TEST_F(BindContextTest, HandlerThrowingOutOfRunLeavesTheRootContext) {
 TEST_F(BindContextTest, BinderOfABusyContextWaitsForItsExit) {
   ctxexec::context_var<int> tag("tag", 0);
   ctxexec::context ctx;
-  std::latch entered(1);
-  std::latch release(1);
-  std::thread holder([&] {
-    ctx.run([&] {
-      (void)tag.set(1);
-      entered.count_down();
-      release.wait();
-      (void)tag.set(2);
-    });
-  });
-  entered.wait();
+  ctxexec_test::holder_thread holder(ctx, tag);
   int seen = 0;
   std::thread waiter(
       [&] { ctxexec::bind_context(ctx, [&] { seen = tag.get(); })(); });
-  const auto* object = ctxexec::detail::context_access::impl(ctx);
-  while ((object->state.load() & ctxexec::detail::context_impl::kWaiters) ==
-         0) {
-    std::this_thread::yield();  // until the binder waits for ctx
-  }
-  release.count_down();
-  holder.join();
+  holder.wait_for_a_waiter();
+  holder.release();
   waiter.join();
   EXPECT_EQ(seen, 2);
 }

@@ -6,7 +6,7 @@
 #include <ctxexec/asio.hpp>
 #include "../context_fixture.hpp"
 #include "../run_loop.hpp"
-#include "flow_values.hpp"
+#include "sharing.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
@@ -119,6 +119,8 @@ TEST_F(ContextExecutorTest, PlainHandlersThroughTheTasksExecutorNeverRace) {
       io,
       [&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
+        // Stays while the handlers may run: the task waits for them below.
+        auto base = tag.scoped_set(ctxexec_test::flow_value("task", 0));
         for (int i = 0; i < kIterations; ++i) {
           auto guard = tag.scoped_set(ctxexec_test::flow_value("task", i));
           asio::post(ex, [&] {  // a reader
@@ -131,6 +133,9 @@ TEST_F(ContextExecutorTest, PlainHandlersThroughTheTasksExecutorNeverRace) {
           co_await asio::post(ex, asio::use_awaitable);
           if (*tag.try_get() != ctxexec_test::flow_value("task", i)) ++lost;
         }
+        while (reads.load() < 2 * kIterations) {
+          co_await asio::post(ex, asio::use_awaitable);
+        }
       },
       asio::detached);
   ctxexec_test::run_on_threads(io, kThreads);
@@ -139,44 +144,22 @@ TEST_F(ContextExecutorTest, PlainHandlersThroughTheTasksExecutorNeverRace) {
   EXPECT_EQ(lost.load(), 0);
 }
 
-// Work for a context object that another thread has entered waits its
-// turn, then runs in that object: re-submitted to an io_context when the
-// other thread exits it (the loop thread goes on meanwhile), or, over a
-// strand, waiting on its thread. The waiters are seen as the object's mark
-// before the other thread is let go: no sleep decides the order.
 template <class MakeExecutor>
 void expect_work_waits_its_turn(MakeExecutor make_executor) {
   ctxexec::context_var<int> tag("tag", 0);
   asio::io_context io(1);
   ctxexec::context ctx;
-  std::latch entered(1);
-  std::latch release(1);
-  std::atomic<bool> holder_done{false};
-  std::thread holder([&] {
-    ctx.run([&] {
-      (void)tag.set(1);
-      entered.count_down();
-      release.wait();
-      (void)tag.set(2);
-      holder_done = true;
-    });
-  });
-  entered.wait();
+  ctxexec_test::holder_thread holder(ctx, tag);
   int seen = 0;
   bool after_holder = false;
   asio::post(make_executor(io, ctx), [&] {
     seen = tag.get();
-    after_holder = holder_done.load();
+    after_holder = holder.done();
     (void)tag.set(3);  // in ctx itself
   });
   std::thread loop([&] { io.run(); });
-  const auto* object = ctxexec::detail::context_access::impl(ctx);
-  while ((object->state.load() & ctxexec::detail::context_impl::kWaiters) ==
-         0) {
-    std::this_thread::yield();  // until the work is waiting for ctx
-  }
-  release.count_down();
-  holder.join();
+  holder.wait_for_a_waiter();
+  holder.release();
   loop.join();  // io.run() returns once the work has run
   EXPECT_EQ(seen, 2);
   EXPECT_TRUE(after_holder);
