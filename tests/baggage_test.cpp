@@ -2,14 +2,13 @@
 
 #include <ctxexec/context.hpp>
 #include "context_fixture.hpp"
+#include "test_seed.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <iostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -310,13 +309,8 @@ TEST(BaggageTest, PrintsTheHeader) {
 }
 
 TEST(BaggageTest, RandomBaggagesRoundTrip) {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* s = std::getenv("CTXEXEC_BAGGAGE_SEED")) {
-    seed = std::strtoull(s, nullptr, 10);
-  }
-  std::cout << "[ baggage ] seed " << seed
-            << " (set CTXEXEC_BAGGAGE_SEED to replay)\n";
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(
+      ctxexec_test::test_seed("CTXEXEC_BAGGAGE_SEED", "baggage"));
   auto text = [&](std::size_t max) {
     std::string s;
     for (std::size_t n = rng() % max; n > 0; --n) {

@@ -21,6 +21,7 @@
 #include <ctxexec/context_var.hpp>
 #include <ctxexec/detail/header_text.hpp>
 #include <ctxexec/detail/percent_codec.hpp>
+#include <ctxexec/detail/shared_list.hpp>
 #include <ctxexec/errors.hpp>
 
 #include <algorithm>
@@ -73,6 +74,33 @@ enum class baggage_policy {
 
 struct baggage_parse_result;
 
+/// A property of a `baggage` member (`baggage::property`): `;key` (no
+/// value) or `;key=value` (value decoded).
+///
+/// Thread safety: distinct objects: safe; shared objects: safe for reads.
+/// Propagation: a value. Errors: none.
+/// Example: `baggage::property{"ttl", "60"}` is sent as `;ttl=60`.
+struct baggage_property {
+  std::string key;
+  std::optional<std::string> value;
+  friend bool operator==(const baggage_property&,
+                         const baggage_property&) = default;
+};
+
+/// A list member of a `baggage` (`baggage::member`): key, decoded value,
+/// properties in order.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe for reads.
+/// Propagation: a value. Errors: none.
+/// Example: `b.with(baggage::member{"userId", "alice", {{"ttl", "60"}}})`
+struct baggage_member {
+  std::string key;
+  std::string value;
+  std::vector<baggage_property> properties;
+  friend bool operator==(const baggage_member&,
+                         const baggage_member&) = default;
+};
+
 /// The baggage of a request: an ordered list of members `key=value` with
 /// optional properties `;key` or `;key=value`, values held decoded (UTF-8).
 ///
@@ -101,22 +129,10 @@ struct baggage_parse_result;
 ///   auto b = r.value.with("isProduction", "false");
 ///   assert(b.to_string() ==
 ///   "userId=alice,serverNode=DF%2028,isProduction=false");
-class baggage {
+class baggage : public detail::shared_list<baggage_member> {
  public:
-  /// A property: `;key` (no value) or `;key=value` (value decoded).
-  struct property {
-    std::string key;
-    std::optional<std::string> value;
-    friend bool operator==(const property&, const property&) = default;
-  };
-
-  /// A list member: key, decoded value, properties in order.
-  struct member {
-    std::string key;
-    std::string value;
-    std::vector<property> properties;
-    friend bool operator==(const member&, const member&) = default;
-  };
+  using property = baggage_property;
+  using member = baggage_member;
 
   /// The limits the specification requires a platform to propagate.
   static constexpr std::size_t max_members = 64;
@@ -186,11 +202,7 @@ class baggage {
       check_key(p.key);
       if (p.value) p.value = sanitized(*p.value);
     }
-    std::vector<member> members;
-    members.reserve(size() + 1);
-    for (const member& old : *this) {
-      if (old.key != m.key) members.push_back(old);
-    }
+    std::vector<member> members = members_except(m.key);
     members.push_back(std::move(m));
     return baggage(std::move(members));
   }
@@ -198,22 +210,7 @@ class baggage {
   /// A copy without any member of `key`. Errors: std::bad_alloc.
   [[nodiscard]] baggage without(std::string_view key) const {
     if (find(key) == nullptr) return *this;
-    std::vector<member> members;
-    for (const member& m : *this) {
-      if (m.key != key) members.push_back(m);
-    }
-    return baggage(std::move(members));
-  }
-
-  [[nodiscard]] std::size_t size() const noexcept {
-    return members_ ? members_->size() : 0;
-  }
-  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
-  [[nodiscard]] const member* begin() const noexcept {
-    return members_ ? members_->data() : nullptr;
-  }
-  [[nodiscard]] const member* end() const noexcept {
-    return members_ ? members_->data() + members_->size() : nullptr;
+    return baggage(members_except(key));
   }
 
   /// The header value, values percent-encoded (every byte outside
@@ -242,10 +239,6 @@ class baggage {
     return s;
   }
 
-  friend bool operator==(const baggage& a, const baggage& b) noexcept {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
-  }
-
   /// Prints the header value (for logs and `context::for_each`).
   friend std::ostream& operator<<(std::ostream& os, const baggage& b) {
     return os << b.to_string();
@@ -253,9 +246,7 @@ class baggage {
 
  private:
   explicit baggage(std::vector<member> members)
-      : members_(members.empty() ? nullptr
-                                 : std::make_shared<const std::vector<member>>(
-                                       std::move(members))) {}
+      : shared_list(std::move(members)) {}
 
   static void check_key(const std::string& key) {
     if (!is_valid_key(key)) {
@@ -288,8 +279,6 @@ class baggage {
 
   /// Parses one list member (trimmed, not empty) into `out`.
   static baggage_errc parse_member(std::string_view text, member& out);
-
-  std::shared_ptr<const std::vector<member>> members_;
 };
 
 /// What `baggage::parse()` found: the baggage to use, whether the header

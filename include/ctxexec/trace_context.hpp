@@ -24,6 +24,7 @@
 #include <ctxexec/detail/config.hpp>
 #include <ctxexec/detail/header_text.hpp>
 #include <ctxexec/detail/random_ids.hpp>
+#include <ctxexec/detail/shared_list.hpp>
 #include <ctxexec/errors.hpp>
 
 #include <algorithm>
@@ -362,6 +363,18 @@ struct traceresponse {
                                    const traceresponse&) = default;
 };
 
+/// One `key=value` member of a `tracestate` (`tracestate::member`).
+///
+/// Thread safety: distinct objects: safe; shared objects: safe for reads.
+/// Propagation: a value. Errors: none.
+/// Example: `for (const auto& m : state) log(m.key, m.value);`
+struct tracestate_member {
+  std::string key;
+  std::string value;
+  friend bool operator==(const tracestate_member&,
+                         const tracestate_member&) = default;
+};
+
 /// The `tracestate` header (Trace Context Level 1): up to 32 vendor entries
 /// `key=value`, in order, keys unique. Immutable: `with` and `without`
 /// return a new value, and copies share one list.
@@ -387,14 +400,9 @@ struct traceresponse {
 ///   auto ts = ctxexec::tracestate::parse("rojo=00f067aa0ba902b7,congo=t61");
 ///   assert(ts && ts->get("congo") == "t61");
 ///   auto mine = ts->with("acme", "s1");   // "acme=s1,rojo=...,congo=t61"
-class tracestate {
+class tracestate : public detail::shared_list<tracestate_member> {
  public:
-  /// One `key=value` list member.
-  struct member {
-    std::string key;
-    std::string value;
-    friend bool operator==(const member&, const member&) = default;
-  };
+  using member = tracestate_member;
 
   static constexpr std::size_t max_members = 32;
   static constexpr std::size_t max_value_size = 256;
@@ -425,7 +433,8 @@ class tracestate {
         const std::string_view key = m.substr(0, eq);
         const std::string_view value = m.substr(eq + 1);
         valid = is_valid_key(key) && is_valid_value(value) &&
-                find(members, key) == nullptr;
+                std::none_of(members.begin(), members.end(),
+                             [&](const member& m) { return m.key == key; });
         if (valid) members.push_back({std::string(key), std::string(value)});
         return valid;
       });
@@ -464,10 +473,10 @@ class tracestate {
   /// copy) lives.
   [[nodiscard]] std::optional<std::string_view> get(
       std::string_view key) const noexcept {
-    if (!members_) return std::nullopt;
-    const member* m = find(*members_, key);
-    if (m == nullptr) return std::nullopt;
-    return std::string_view(m->value);
+    for (const member& m : *this) {
+      if (m.key == key) return std::string_view(m.value);
+    }
+    return std::nullopt;
   }
 
   /// A copy with `key=value` first and any older entry of `key` removed;
@@ -496,22 +505,7 @@ class tracestate {
   /// A copy without the entry of `key`. Errors: std::bad_alloc.
   [[nodiscard]] tracestate without(std::string_view key) const {
     if (!get(key)) return *this;
-    std::vector<member> members;
-    for (const member& m : *this) {
-      if (m.key != key) members.push_back(m);
-    }
-    return tracestate(std::move(members));
-  }
-
-  [[nodiscard]] std::size_t size() const noexcept {
-    return members_ ? members_->size() : 0;
-  }
-  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
-  [[nodiscard]] const member* begin() const noexcept {
-    return members_ ? members_->data() : nullptr;
-  }
-  [[nodiscard]] const member* end() const noexcept {
-    return members_ ? members_->data() + members_->size() : nullptr;
+    return tracestate(members_except(key));
   }
 
   /// The header value: the entries joined by ','. Empty for the empty list
@@ -549,23 +543,9 @@ class tracestate {
     return s;
   }
 
-  friend bool operator==(const tracestate& a, const tracestate& b) noexcept {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
-  }
-
  private:
   explicit tracestate(std::vector<member> members)
-      : members_(members.empty() ? nullptr
-                                 : std::make_shared<const std::vector<member>>(
-                                       std::move(members))) {}
-
-  static const member* find(const std::vector<member>& members,
-                            std::string_view key) noexcept {
-    for (const member& m : members) {
-      if (m.key == key) return &m;
-    }
-    return nullptr;
-  }
+      : shared_list(std::move(members)) {}
 
   static std::size_t entry_size(const member& m) noexcept {
     return m.key.size() + 1 + m.value.size();
@@ -589,8 +569,6 @@ class tracestate {
     }
     return true;
   }
-
-  std::shared_ptr<const std::vector<member>> members_;
 };
 
 /// One span of a trace as this process sees it: the value of
