@@ -218,7 +218,8 @@ TEST(BaggageTest, DuplicateKeysAreKeptInOrderAndTheLastWins) {
 
 TEST(BaggageTest, SerializesAtLeast64Members) {
   baggage b;
-  for (int i = 0; i < 64; ++i) b = b.with("key" + std::to_string(i), "value");
+  for (int i = 0; i < 64; ++i)
+    b = b.with(std::string("key").append(std::to_string(i)), "value");
   const std::string s = b.to_string();
   EXPECT_EQ(std::count(s.begin(), s.end(), ','), 63);
   EXPECT_EQ(parse_ok(s), b);
@@ -237,7 +238,8 @@ TEST(BaggageTest, SerializesA8192ByteMember) {
 
 TEST(BaggageTest, SerializingDropsWholeMembersPastTheLimits) {
   baggage many;
-  for (int i = 0; i < 70; ++i) many = many.with("k" + std::to_string(i), "v");
+  for (int i = 0; i < 70; ++i)
+    many = many.with(std::string("k").append(std::to_string(i)), "v");
   const baggage first64 = parse_ok(many.to_string());
   EXPECT_EQ(first64.size(), 64u);
   EXPECT_EQ(first64.begin()[63].key, "k63");
@@ -267,7 +269,8 @@ TEST(BaggageTest, SerializingDropsWholeMembersPastTheLimits) {
 
 TEST(BaggageTest, ParsingKeepsWhatFitsAndCountsTheRest) {
   std::string h;
-  for (int i = 0; i < 70; ++i) h += "k" + std::to_string(i) + "=v,";
+  for (int i = 0; i < 70; ++i)
+    h += std::string("k").append(std::to_string(i)) + "=v,";
   auto r = baggage::parse(h);
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.value.size(), 64u);
@@ -328,7 +331,7 @@ TEST(BaggageTest, RandomBaggagesRoundTrip) {
                         {}};
       for (std::size_t p = rng() % 3; p > 0; --p) {
         m.properties.push_back(
-            {"p" + std::to_string(p),
+            {std::string("p").append(std::to_string(p)),
              rng() % 2 ? std::optional(text(6)) : std::nullopt});
       }
       b = b.with(std::move(m));

@@ -395,7 +395,8 @@ TEST(TracestateTest, ValueRules) {
 std::vector<std::string> numbered_members(int n) {
   std::vector<std::string> members;
   for (int i = 1; i <= n; ++i) {
-    members.push_back("bar" + std::to_string(i) + "=" + std::to_string(i));
+    members.push_back(std::string("bar").append(std::to_string(i)) + "=" +
+                      std::to_string(i));
   }
   return members;
 }
