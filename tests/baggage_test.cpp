@@ -285,6 +285,17 @@ TEST(BaggageTest, ParsingKeepsWhatFitsAndCountsTheRest) {
   EXPECT_EQ(big.dropped_members, 2u);
 }
 
+TEST(BaggageTest, TheSizeLimitCountsMembersAsTheyWillBeSent) {
+  // 3,004 bytes received, but 9,004 once the invalid octets, decoded to
+  // U+FFFD, are encoded again: over the limit, so dropped whole.
+  std::string big = "big=";
+  for (int i = 0; i < 1000; ++i) big += "%FF";
+  auto r = baggage::parse("small=1," + big + ",after=2");
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.dropped_members, 1u);
+  EXPECT_EQ(r.value.to_string(), "small=1,after=2");
+}
+
 // --- immutability and the context variable
 
 TEST(BaggageTest, UpdatesReturnACopyAndCopiesShareEntries) {
