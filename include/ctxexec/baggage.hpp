@@ -24,9 +24,7 @@
 #include <ctxexec/detail/shared_list.hpp>
 #include <ctxexec/errors.hpp>
 
-#include <algorithm>
 #include <cstddef>
-#include <memory>
 #include <new>
 #include <optional>
 #include <ostream>
@@ -185,9 +183,7 @@ class baggage : public detail::shared_list<baggage_member> {
   /// Errors: `header_error` if `key` is not a token; std::bad_alloc.
   [[nodiscard]] baggage with(std::string_view key,
                              std::string_view value) const {
-    member m{std::string(key), {}, {}};
-    detail::append_utf8_sanitized(m.value, value);
-    return with(std::move(m));
+    return with(member{std::string(key), std::string(value), {}});
   }
 
   /// A copy with `m` as its last member and every older member of
