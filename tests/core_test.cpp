@@ -28,4 +28,17 @@ TEST(CoreTest, UmbrellaBringsTheWholeCore) {
   EXPECT_TRUE(check.intact());
 }
 
+TEST(CoreTest, UmbrellaBringsThePropagationHeaders) {
+  ctxexec::context_leak_check check;
+  {
+    auto span =
+        ctxexec::current_trace.scoped_set(ctxexec::trace_context::start());
+    auto bag = ctxexec::current_baggage.scoped_set(
+        ctxexec::baggage::parse("k=v").value);
+    EXPECT_FALSE(ctxexec::make_child_span().is_root());
+    EXPECT_EQ(ctxexec::current_baggage.get().get("k"), "v");
+  }
+  EXPECT_TRUE(check.intact());
+}
+
 }  // namespace

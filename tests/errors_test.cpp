@@ -16,4 +16,11 @@ TEST(ErrorsTest, HierarchyMatchesPythonCounterparts) {
   EXPECT_STREQ(e.what(), "msg");
 }
 
+TEST(ErrorsTest, HeaderErrorIsAnInvalidArgument) {
+  static_assert(
+      std::is_base_of_v<std::invalid_argument, ctxexec::header_error>);
+  const ctxexec::header_error e("tracestate: invalid key");
+  EXPECT_STREQ(e.what(), "tracestate: invalid key");
+}
+
 }  // namespace

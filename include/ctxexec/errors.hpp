@@ -3,8 +3,10 @@
 // Defines the exceptions thrown by the ctxexec core: `lookup_error`,
 // `token_error` (with `token_errc`) and `context_error`, each mapped to the
 // Python exception that `contextvars` raises in the same situation, with the
-// messages in Python's wording. The Asio integration throws none of its
-// own; the errors of the thread executors are in <ctxexec/threads/errors.hpp>.
+// messages in Python's wording; and `header_error`, for a key or value that
+// a propagation header (tracestate, baggage) cannot carry. The Asio integration
+// throws none of its own; the errors of the thread executors are in
+// <ctxexec/threads/errors.hpp>.
 //
 // Example:
 //   try { (void)request_id.get(); }
@@ -86,6 +88,24 @@ class token_error : public std::invalid_argument {
 class context_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;
+};
+
+/// Thrown when a key or value given to `tracestate::with()` or
+/// `baggage::with()` breaks the header's grammar (an upper-case tracestate
+/// key, a baggage key that is not an RFC 9110 token, ...). The message names
+/// the header and quotes the offending text. The object it was called on is
+/// unchanged. Parsing never throws it: an invalid received header is
+/// reported by the parse result instead.
+///
+/// Thread safety: distinct objects: safe; shared objects: safe (immutable).
+/// Propagation: carries no context; thrown on the calling thread.
+///
+/// Example:
+///   try { state = state.with("Vendor", "x"); }
+///   catch (const ctxexec::header_error& e) { log(e.what()); }
+class header_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
 };
 
 }  // namespace ctxexec
