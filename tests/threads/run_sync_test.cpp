@@ -524,3 +524,23 @@ TEST_F(RunSyncTest, AbandonedFunctionMayOutliveItsLimiter) {
 }
 
 }  // namespace
+
+namespace {
+
+// anyio 4.12 accepts a total of 0: offloading pauses until it is raised.
+TEST_F(RunSyncTest, ZeroTokensPauseOffloading) {
+  asio::io_context io;
+  ctxexec::capacity_limiter& limiter = ctxexec::default_thread_limiter(io);
+  limiter.set_total_tokens(0);
+  int value = 0;
+  ctxexec::run_sync_with_context(
+      [] { return 8; },
+      asio::bind_executor(io, [&](std::exception_ptr, int v) { value = v; }));
+  io.poll();
+  EXPECT_EQ(limiter.statistics().tasks_waiting, 1u);
+  limiter.set_total_tokens(1);
+  io.run();
+  EXPECT_EQ(value, 8);
+}
+
+}  // namespace

@@ -12,10 +12,12 @@
 //   ctxexec::limiter_permit permit(limiter, std::adopt_lock);
 //   co_await query_database();  // released when `permit` goes away
 //
-// Invalid use: release() without a borrowed token throws limiter_error; a
-// total of 0 tokens throws std::invalid_argument. The limiter must outlive
-// its permits, and cancellation signals must not be emitted concurrently
-// with the limiter's destruction.
+// A total of 0 tokens is valid: nothing new is granted until the total is
+// raised, which pauses whatever the limiter bounds (anyio 4.12 accepts 0).
+//
+// Invalid use: release() without a borrowed token throws limiter_error.
+// The limiter must outlive its permits, and cancellation signals must not
+// be emitted concurrently with the limiter's destruction.
 
 #ifndef CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
 #define CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
@@ -35,7 +37,6 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -97,11 +98,13 @@ struct limiter_statistics {
 /// own context, a `bind_context` handler in its snapshot, and a plain
 /// callback in the executing thread's root context.
 ///
-/// Errors: the constructors and set_total_tokens() throw
-/// std::invalid_argument for a total of 0; release() throws limiter_error
-/// when nothing is borrowed; async_acquire throws std::bad_alloc (the
-/// handler is then destroyed unused). If posting a completion runs out of
-/// memory, std::terminate is called: a granted token cannot be lost.
+/// Zero tokens: a total of 0 is valid (in the constructors and
+/// set_total_tokens()); nothing new is granted until the total is raised.
+///
+/// Errors: release() throws limiter_error when nothing is borrowed;
+/// async_acquire throws std::bad_alloc (the handler is then destroyed unused).
+/// If posting a completion runs out of memory, std::terminate is called: a
+/// granted token cannot be lost.
 ///
 /// Example:
 ///   ctxexec::capacity_limiter limiter(io.get_executor(), 2);
@@ -115,11 +118,11 @@ class capacity_limiter {
   /// anyio's default, and the size of default_thread_limiter().
   static constexpr std::size_t default_total_tokens = 40;
 
-  /// A limiter whose completions run, by default, on `ex`.
-  /// Throws std::invalid_argument when `total_tokens` is 0.
+  /// A limiter whose completions run, by default, on `ex`. With
+  /// `total_tokens` 0 it grants nothing until set_total_tokens() raises it.
   explicit capacity_limiter(const executor_type& ex,
                             std::size_t total_tokens = default_total_tokens)
-      : ex_(ex), state_(new detail::limiter_state(checked(total_tokens))) {}
+      : ex_(ex), state_(new detail::limiter_state(total_tokens)) {}
 
   /// A limiter on `ctx.get_executor()`.
   template <class ExecutionContext>
@@ -161,10 +164,10 @@ class capacity_limiter {
 
   /// Changes the total. Raising it grants the new tokens to waiters at
   /// once; lowering it lets current borrowers finish, and grants nothing
-  /// until fewer than the new total are borrowed. Throws
-  /// std::invalid_argument, changing nothing, when `total_tokens` is 0.
+  /// until fewer than the new total are borrowed. 0 is valid: it pauses
+  /// granting until the total is raised again.
   void set_total_tokens(std::size_t total_tokens) {
-    state_->set_total(checked(total_tokens));
+    state_->set_total(total_tokens);
   }
 
   /// The current total.
@@ -197,13 +200,6 @@ class capacity_limiter {
    private:
     capacity_limiter* self_;
   };
-
-  static std::size_t checked(std::size_t total_tokens) {
-    if (total_tokens < 1) {
-      throw std::invalid_argument("total_tokens must be >= 1");
-    }
-    return total_tokens;
-  }
 
   executor_type ex_;
   detail::limiter_state* state_;
