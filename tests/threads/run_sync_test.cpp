@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -541,6 +542,31 @@ TEST_F(RunSyncTest, ZeroTokensPauseOffloading) {
   limiter.set_total_tokens(1);
   io.run();
   EXPECT_EQ(value, 8);
+}
+
+// run_sync_with_context borrows on behalf of each call, not of the task
+// (anyio's to_thread.run_sync uses a fresh borrower per call): one task
+// may have several calls in flight on a one-token limiter.
+TEST_F(RunSyncTest, ConcurrentCallsFromOneTaskAreNotBorrowingTwice) {
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 1);
+  int sum = 0;
+  run_task(io, [&]() -> awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto [a, b] = co_await (ctxexec::run_sync_with_context(
+                                limiter, [] { return 1; }, use_awaitable) &&
+                            ctxexec::run_sync_with_context(
+                                limiter, [] { return 2; }, use_awaitable));
+    // And while the task itself holds a token of another limiter.
+    ctxexec::capacity_limiter other(io, 2);
+    co_await other.async_acquire(use_awaitable);
+    ctxexec::limiter_permit permit(other, std::adopt_lock);
+    const int c = co_await ctxexec::run_sync_with_context(
+        other, [] { return 3; }, use_awaitable);
+    sum = a + b + c;
+  });
+  EXPECT_EQ(sum, 6);
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
 }
 
 }  // namespace

@@ -178,9 +178,12 @@ class run_sync_op
   run_sync_op& operator=(const run_sync_op&) = delete;
   ~run_sync_op() { state_->drop_ref(); }
 
-  /// Step 1 (the caller's thread): take a token, or wait for one.
+  /// Step 1 (the caller's thread): take a token, or wait for one. The
+  /// token is borrowed on behalf of this call, not of the calling task (as
+  /// anyio's to_thread.run_sync does): a task may have several calls in
+  /// flight on one limiter.
   void start() {
-    if (limiter_.try_acquire()) {
+    if (state_->try_acquire(borrower_id{})) {
       submit();
       return;
     }
@@ -203,8 +206,10 @@ class run_sync_op
         };
     // The wait completes on the handler's executor, where cancellation is
     // emitted too.
-    limiter_.async_acquire(boost::asio::bind_cancellation_slot(
-        slot, boost::asio::bind_executor(work_, std::move(on_token))));
+    limiter_access::async_acquire_anonymous(
+        limiter_,
+        boost::asio::bind_cancellation_slot(
+            slot, boost::asio::bind_executor(work_, std::move(on_token))));
   }
 
  private:
@@ -223,7 +228,7 @@ class run_sync_op
                    [self = this->shared_from_this()] { self->run(); });
     } catch (...) {
       held_->active.store(false, std::memory_order_release);
-      state_->release();
+      state_->release_unrecorded();
       complete_with(std::current_exception());
     }
   }
@@ -267,7 +272,7 @@ class run_sync_op
     }
     fn_.reset();  // what it captured goes now, on the worker
     held_->active.store(false, std::memory_order_release);
-    state_->release();
+    state_->release_unrecorded();
     complete_with(error_);
   }
 
@@ -389,6 +394,11 @@ struct initiate_run_sync {
 /// Order: the token is taken before `fn` runs and released after it
 /// returns and before the completion is delivered, so the limiter's
 /// `statistics()` no longer count it when the caller resumes.
+///
+/// Borrowing: the token is taken on behalf of this call, never of the
+/// calling task (anyio's to_thread.run_sync borrows for a fresh object per
+/// call too), so the limiter's one-token-per-borrower rule does not apply:
+/// a task may have several calls in flight on one limiter.
 ///
 /// Cancellation (the handler's cancellation slot, any type): while waiting
 /// for a token, the wait is abandoned and the call completes with
