@@ -569,4 +569,26 @@ TEST_F(RunSyncTest, ConcurrentCallsFromOneTaskAreNotBorrowingTwice) {
   EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
 }
 
+// anyio's sequential calls reuse one worker. The worker counts as idle
+// before the caller can see the result, so the next call finds it; the
+// idle timeout is long enough that it never exits meanwhile.
+TEST_F(RunSyncTest, SequentialCallsReuseOneWorker) {
+  constexpr int kCalls = 20;
+  asio::io_context io;
+  ctxexec::blocking_pool pool({.idle_timeout = std::chrono::hours(1)});
+  std::vector<std::thread::id> workers;
+  run_task(io, [&]() -> awaitable<void> {
+    for (int i = 0; i < kCalls; ++i) {
+      workers.push_back(co_await ctxexec::run_sync_with_context(
+          {.pool = &pool}, [] { return std::this_thread::get_id(); },
+          use_awaitable));
+    }
+  });
+  ASSERT_EQ(workers.size(), static_cast<std::size_t>(kCalls));
+  for (int i = 1; i < kCalls; ++i) {
+    EXPECT_EQ(workers[i], workers[0]) << "call " << i << " used a new thread";
+  }
+  EXPECT_EQ(pool.statistics().threads, 1u);
+}
+
 }  // namespace

@@ -224,8 +224,10 @@ class run_sync_op
         auto slot = boost::asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected()) slot.clear();
       }
-      pool_.submit(std::move(ctx_),
-                   [self = this->shared_from_this()] { self->run(); });
+      blocking_pool_access::impl(pool_).submit(
+          [ctx = std::move(ctx_), self = this->shared_from_this()]() mutable {
+            return ctx.run([&] { return self->run(); });
+          });
     } catch (...) {
       held_->active.store(false, std::memory_order_release);
       state_->release_unrecorded();
@@ -256,9 +258,9 @@ class run_sync_op
     }
   };
 
-  /// Step 3 (a worker, inside the copied context): run, then give the
-  /// token back before the result is delivered.
-  void run() {
+  /// Step 3 (a worker, inside the copied context): run. Returns the
+  /// hand-off, which the worker runs once it counts as idle.
+  blocking_pool::work_item run() {
     (void)held_token_var().set(held_);
     try {
       if constexpr (std::is_void_v<R>) {
@@ -271,6 +273,14 @@ class run_sync_op
       error_ = std::current_exception();
     }
     fn_.reset();  // what it captured goes now, on the worker
+    return [self = this->shared_from_this()] { self->hand_off(); };
+  }
+
+  /// Step 4 (the same worker, idle now): give the token back, then deliver
+  /// the result. The caller resumes, and may call again, only after the
+  /// worker counts as idle: sequential calls reuse one worker (anyio's do
+  /// too) instead of starting a thread each.
+  void hand_off() {
     held_->active.store(false, std::memory_order_release);
     state_->release_unrecorded();
     complete_with(error_);
