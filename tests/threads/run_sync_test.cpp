@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -589,6 +590,170 @@ TEST_F(RunSyncTest, SequentialCallsReuseOneWorker) {
     EXPECT_EQ(workers[i], workers[0]) << "call " << i << " used a new thread";
   }
   EXPECT_EQ(pool.statistics().threads, 1u);
+}
+
+/// A one-thread pool whose only worker is held busy until release(): an
+/// item submitted meanwhile waits in the queue, so a call is known not to
+/// have started its function yet.
+class busy_pool {
+ public:
+  busy_pool() {
+    pool.submit([this] {
+      running_.count_down();
+      gate_open_.wait();
+    });
+    running_.wait();
+  }
+  ~busy_pool() { release(); }
+  void release() {
+    if (!released_) {
+      released_ = true;
+      gate_.set_value();
+    }
+  }
+
+  ctxexec::blocking_pool pool{{.max_threads = 1}};
+
+ private:
+  std::latch running_{1};
+  std::promise<void> gate_;
+  std::shared_future<void> gate_open_ = gate_.get_future().share();
+  bool released_ = false;
+};
+
+bool is_aborted(const std::exception_ptr& e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const boost::system::system_error& error) {
+    return error.code() == asio::error::operation_aborted;
+  } catch (...) {
+  }
+  return false;
+}
+
+// anyio checks for cancellation before it starts the function. Here the
+// call has its token and waits in the pool's queue when it is cancelled,
+// with each type of cancellation: the function never runs, the caller
+// gets operation_aborted and the token comes back at once.
+TEST_F(RunSyncTest, CancelledBeforeItStartsNeverRunsTheFunction) {
+  constexpr asio::cancellation_type kTypes[] = {
+      asio::cancellation_type::terminal, asio::cancellation_type::partial,
+      asio::cancellation_type::total};
+  for (const asio::cancellation_type type : kTypes) {
+    SCOPED_TRACE(static_cast<int>(type));
+    asio::io_context io;
+    ctxexec::capacity_limiter limiter(io, 2);
+    busy_pool busy;
+    std::atomic<bool> ran{false};
+    asio::cancellation_signal cancel;
+    std::exception_ptr error;
+    int calls = 0;
+    ctxexec::run_sync_with_context(
+        {.limiter = &limiter, .pool = &busy.pool}, [&] { ran = true; },
+        asio::bind_cancellation_slot(
+            cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+              error = e;
+              ++calls;
+            })));
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 1u);  // queued in the pool
+    cancel.emit(type);
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);  // back at once
+    busy.release();  // the worker now reaches the cancelled item
+    io.run();
+    busy.pool.shutdown();  // every queued item has been through a worker
+    EXPECT_FALSE(ran.load());
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(is_aborted(error));
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+  }
+}
+
+// The same through a task: its terminal cancellation, emitted right after
+// it made the call, reaches the call, and the task does not carry on.
+TEST_F(RunSyncTest, ATaskCancelledRightAfterItsCallDoesNotCarryOn) {
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 2);
+  busy_pool busy;
+  std::atomic<bool> ran{false};
+  bool carried_on = false;
+  std::exception_ptr task_error;
+  bool task_done = false;
+  asio::cancellation_signal cancel;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            {.limiter = &limiter, .pool = &busy.pool}, [&] { ran = true; },
+            use_awaitable);
+        carried_on = true;
+      },
+      asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+        task_error = e;
+        task_done = true;
+      }));
+  io.poll();  // the task runs up to the call, which waits in the queue
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 1u);
+  cancel.emit(asio::cancellation_type::terminal);
+  io.restart();
+  io.poll();  // the signal reaches the call on the loop
+  busy.release();
+  io.restart();
+  io.run();
+  busy.pool.shutdown();
+  EXPECT_FALSE(ran.load());
+  EXPECT_FALSE(carried_on);
+  EXPECT_TRUE(task_done);
+  EXPECT_TRUE(is_aborted(task_error));
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+}
+
+// A cancellation emitted right after the call races the worker that
+// starts the function: exactly one wins, every time. Either the function
+// ran and the call completes normally, or it never runs and the call is
+// aborted; the token comes back either way.
+TEST_F(RunSyncTest, CancellationRacingTheWorkerEitherRunsOrAborts) {
+  constexpr int kRounds = 300;
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 1);
+  ctxexec::blocking_pool pool;
+  int aborted = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::atomic<bool> ran{false};
+    asio::cancellation_signal cancel;
+    std::exception_ptr error;
+    int value = 0;
+    int calls = 0;
+    ctxexec::run_sync_with_context(
+        {.limiter = &limiter, .pool = &pool},
+        [&] {
+          ran = true;
+          return 1;
+        },
+        asio::bind_cancellation_slot(
+            cancel.slot(),
+            asio::bind_executor(io, [&](std::exception_ptr e, int v) {
+              error = e;
+              value = v;
+              ++calls;
+            })));
+    cancel.emit(asio::cancellation_type::terminal);
+    io.restart();
+    io.run();
+    ASSERT_EQ(calls, 1);
+    if (is_aborted(error)) {
+      ++aborted;
+      EXPECT_EQ(value, 0);
+    } else {
+      EXPECT_FALSE(error);
+      EXPECT_EQ(value, 1);
+      EXPECT_TRUE(ran.load());
+    }
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+  }
+  pool.shutdown();  // every cancelled item has been through a worker
+  std::cout << "[ run_sync ] " << aborted << " of " << kRounds
+            << " calls cancelled before they started\n";
 }
 
 }  // namespace

@@ -217,50 +217,68 @@ class run_sync_op
   /// on failure the token goes back and the call completes with the error.
   void submit() noexcept {
     try {
-      if (abandon_on_cancel_) {
-        arm_abandon();
-      } else {
-        // Running code is not interrupted: nothing left to cancel.
-        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-        if (slot.is_connected()) slot.clear();
+      // Until the function starts, a cancellation of any type aborts the
+      // call; afterwards see cancel().
+      auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected()) {
+        slot.template emplace<cancellation_handler>(this->weak_from_this());
       }
       blocking_pool_access::impl(pool_).submit(
           [ctx = std::move(ctx_), self = this->shared_from_this()]() mutable {
             return ctx.run([&] { return self->run(); });
           });
     } catch (...) {
+      phase_.store(phase::done, std::memory_order_relaxed);
       held_->active.store(false, std::memory_order_release);
       state_->release_unrecorded();
       complete_with(std::current_exception());
     }
   }
 
-  void arm_abandon() {
-    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.template emplace<abandon_handler>(this->weak_from_this());
-  }
-
-  struct abandon_handler {
-    explicit abandon_handler(std::weak_ptr<run_sync_op> o) : op(std::move(o)) {}
+  struct cancellation_handler {
+    explicit cancellation_handler(std::weak_ptr<run_sync_op> o)
+        : op(std::move(o)) {}
     std::weak_ptr<run_sync_op> op;
     void operator()(boost::asio::cancellation_type_t type) const {
-      // The function keeps running, with its side effects: only terminal
-      // cancellation may abandon it (partial and total promise none).
-      if ((type & boost::asio::cancellation_type::terminal) ==
-          boost::asio::cancellation_type::none) {
-        return;
-      }
-      if (auto self = op.lock()) {
-        self->complete_with(std::make_exception_ptr(boost::system::system_error(
-            boost::asio::error::operation_aborted)));
-      }
+      if (type == boost::asio::cancellation_type::none) return;
+      if (auto self = op.lock()) self->cancel(type);
     }
   };
 
-  /// Step 3 (a worker, inside the copied context): run. Returns the
-  /// hand-off, which the worker runs once it counts as idle.
+  /// A cancellation signal, on the handler's executor. Before the function
+  /// has started (anyio checks for cancellation there too), any type
+  /// aborts the call: the function never runs, the token goes back now.
+  /// Once it runs it has side effects, so only terminal cancellation
+  /// counts (partial and total promise none), and only with
+  /// abandon_on_cancel: the call completes, the thread finishes alone.
+  void cancel(boost::asio::cancellation_type_t type) {
+    phase expected = phase::queued;
+    if (phase_.compare_exchange_strong(expected, phase::done,
+                                       std::memory_order_acq_rel)) {
+      fn_.reset();  // the worker will not touch it: it lost the race
+      held_->active.store(false, std::memory_order_release);
+      state_->release_unrecorded();
+      complete_with(std::make_exception_ptr(
+          boost::system::system_error(boost::asio::error::operation_aborted)));
+      return;
+    }
+    if (expected == phase::running && abandon_on_cancel_ &&
+        (type & boost::asio::cancellation_type::terminal) !=
+            boost::asio::cancellation_type::none) {
+      complete_with(std::make_exception_ptr(
+          boost::system::system_error(boost::asio::error::operation_aborted)));
+    }
+  }
+
+  /// Step 3 (a worker, inside the copied context): run, unless the call
+  /// was cancelled first. Returns the hand-off, which the worker runs once
+  /// it counts as idle.
   blocking_pool::work_item run() {
+    phase expected = phase::queued;
+    if (!phase_.compare_exchange_strong(expected, phase::running,
+                                        std::memory_order_acq_rel)) {
+      return nullptr;  // cancelled: the call is complete, its token back
+    }
     (void)held_token_var().set(held_);
     try {
       if constexpr (std::is_void_v<R>) {
@@ -323,6 +341,11 @@ class run_sync_op
 
   using result_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
+  /// queued: submitted, the function not started; running: started (by a
+  /// worker that won the race against cancel()); done: cancelled before it
+  /// started, or never submitted.
+  enum class phase : unsigned char { queued, running, done };
+
   Handler handler_;
   tracked_executor work_;
   std::optional<F> fn_;
@@ -335,6 +358,7 @@ class run_sync_op
   std::optional<result_type> result_;
   std::exception_ptr error_;
   std::atomic<bool> completed_{false};
+  std::atomic<phase> phase_{phase::queued};
 };
 
 template <class F>
@@ -410,12 +434,15 @@ struct initiate_run_sync {
 /// call too), so the limiter's one-token-per-borrower rule does not apply:
 /// a task may have several calls in flight on one limiter.
 ///
-/// Cancellation (the handler's cancellation slot, any type): while waiting
-/// for a token, the wait is abandoned and the call completes with
-/// `boost::system::system_error(operation_aborted)`; `fn` never runs. Once
-/// `fn` runs, cancellation is ignored unless `options.abandon_on_cancel`,
-/// in which case terminal cancellation completes the call at once (partial
-/// and total cancellation promise no side effects, so they are ignored).
+/// Cancellation (the handler's cancellation slot): until `fn` has started
+/// (while the call waits for a token, or for a worker), any type of
+/// cancellation aborts the call: `fn` never runs, a token already taken is
+/// returned at once, and the call completes with
+/// `boost::system::system_error(operation_aborted)` (anyio checks for
+/// cancellation before it starts the function too). Once `fn` runs,
+/// cancellation is ignored unless `options.abandon_on_cancel`, in which
+/// case terminal cancellation completes the call at once (partial and
+/// total cancellation promise no side effects, so they are ignored).
 ///
 /// Errors (delivered as the exception_ptr, rethrown by `use_awaitable`):
 /// `fn`'s exception; `system_error(operation_aborted)` on cancellation;
