@@ -24,10 +24,10 @@
 #include <ctxexec/asio/context_executor.hpp>
 #include <ctxexec/asio/detail/known_executors.hpp>
 #include <ctxexec/context.hpp>
-#include <ctxexec/context_var.hpp>
 #include <ctxexec/threads/blocking_pool.hpp>
 #include <ctxexec/threads/capacity_limiter.hpp>
 #include <ctxexec/threads/detail/execution_context_of.hpp>
+#include <ctxexec/threads/detail/worker_call.hpp>
 #include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -89,26 +89,12 @@ struct run_sync_signature<void> {
   using type = void(std::exception_ptr);
 };
 
-/// Marks, in the worker's copy of the context, that the code holds a token
-/// of `limiter` while `active`: how a nested call recognises starvation.
-struct held_token {
-  const capacity_limiter* limiter = nullptr;
-  std::atomic<bool> active{true};
-};
-
-inline context_var<std::shared_ptr<held_token>>& held_token_var() {
-  static auto* var =
-      new context_var<std::shared_ptr<held_token>>("ctxexec.held_token");
-  return *var;
-}
-
 /// Whether code running in the current context already holds a token of
 /// `limiter` (it runs, through from_thread, on behalf of a worker that
-/// does).
+/// does): how a nested call recognises starvation.
 inline bool holds_token_of(const capacity_limiter& limiter) {
-  const std::shared_ptr<held_token>* held = held_token_var().try_get();
-  return held != nullptr && *held != nullptr && (*held)->limiter == &limiter &&
-         (*held)->active.load(std::memory_order_acquire);
+  const std::shared_ptr<worker_call> call = current_worker_call();
+  return call != nullptr && call->limiter() == &limiter;
 }
 
 /// The io_context under `ex`, when ex is (or wraps, in an any_io_executor,
@@ -165,12 +151,11 @@ class run_sync_op
         state_(&limiter_access::state(limiter)),
         pool_(pool),
         abandon_on_cancel_(abandon_on_cancel),
-        held_(std::make_shared<held_token>()) {
+        call_(std::make_shared<worker_call>(&limiter)) {
     // Allocated before any token is taken, so that taking one is the last
     // step that can fail before the pool has the function. The token goes
     // back through the shared state, which outlives the limiter if it must
     // (an abandoned function may finish after its caller destroyed it).
-    held_->limiter = &limiter;
     state_->add_ref();
   }
 
@@ -229,7 +214,7 @@ class run_sync_op
           });
     } catch (...) {
       phase_.store(phase::done, std::memory_order_relaxed);
-      held_->active.store(false, std::memory_order_release);
+      call_->finish();
       state_->release_unrecorded();
       complete_with(std::current_exception());
     }
@@ -249,24 +234,29 @@ class run_sync_op
   /// has started (anyio checks for cancellation there too), any type
   /// aborts the call: the function never runs, the token goes back now.
   /// Once it runs it has side effects, so only terminal cancellation
-  /// counts (partial and total promise none), and only with
-  /// abandon_on_cancel: the call completes, the thread finishes alone.
+  /// counts (partial and total promise none): it cancels the tasks the
+  /// function started with from_thread::run (anyio: they live in the
+  /// host's cancel scope), and with abandon_on_cancel it completes the
+  /// call at once while the thread finishes alone.
   void cancel(boost::asio::cancellation_type_t type) {
     phase expected = phase::queued;
     if (phase_.compare_exchange_strong(expected, phase::done,
                                        std::memory_order_acq_rel)) {
       fn_.reset();  // the worker will not touch it: it lost the race
-      held_->active.store(false, std::memory_order_release);
+      call_->finish();
       state_->release_unrecorded();
       complete_with(std::make_exception_ptr(
           boost::system::system_error(boost::asio::error::operation_aborted)));
       return;
     }
-    if (expected == phase::running && abandon_on_cancel_ &&
+    if (expected == phase::running &&
         (type & boost::asio::cancellation_type::terminal) !=
             boost::asio::cancellation_type::none) {
-      complete_with(std::make_exception_ptr(
-          boost::system::system_error(boost::asio::error::operation_aborted)));
+      call_->cancel_tasks();
+      if (abandon_on_cancel_) {
+        complete_with(std::make_exception_ptr(boost::system::system_error(
+            boost::asio::error::operation_aborted)));
+      }
     }
   }
 
@@ -279,7 +269,7 @@ class run_sync_op
                                         std::memory_order_acq_rel)) {
       return nullptr;  // cancelled: the call is complete, its token back
     }
-    (void)held_token_var().set(held_);
+    (void)worker_call_var().set(call_);
     try {
       if constexpr (std::is_void_v<R>) {
         std::invoke(std::move(*fn_));
@@ -299,7 +289,7 @@ class run_sync_op
   /// worker counts as idle: sequential calls reuse one worker (anyio's do
   /// too) instead of starting a thread each.
   void hand_off() {
-    held_->active.store(false, std::memory_order_release);
+    call_->finish();
     state_->release_unrecorded();
     complete_with(error_);
   }
@@ -354,7 +344,7 @@ class run_sync_op
   limiter_state* const state_;
   blocking_pool& pool_;
   const bool abandon_on_cancel_;
-  const std::shared_ptr<held_token> held_;
+  const std::shared_ptr<worker_call> call_;
   std::optional<result_type> result_;
   std::exception_ptr error_;
   std::atomic<bool> completed_{false};
@@ -440,9 +430,10 @@ struct initiate_run_sync {
 /// returned at once, and the call completes with
 /// `boost::system::system_error(operation_aborted)` (anyio checks for
 /// cancellation before it starts the function too). Once `fn` runs,
-/// cancellation is ignored unless `options.abandon_on_cancel`, in which
-/// case terminal cancellation completes the call at once (partial and
-/// total cancellation promise no side effects, so they are ignored).
+/// partial and total cancellation are ignored (they promise no side
+/// effects); terminal cancellation cancels the tasks `fn` started with
+/// `from_thread::run` (anyio: they live in the host's cancel scope), and
+/// with `options.abandon_on_cancel` also completes the call at once.
 ///
 /// Errors (delivered as the exception_ptr, rethrown by `use_awaitable`):
 /// `fn`'s exception; `system_error(operation_aborted)` on cancellation;
