@@ -366,3 +366,69 @@ TEST_F(FromThreadTest, AnAbandonedHostCancelsItsFromThreadTasksToo) {
 }
 
 }  // namespace
+
+namespace {
+
+// Partial and total cancellation promise no side effects, which a running
+// function has had: they are not forwarded to its from_thread::run tasks.
+TEST_F(FromThreadTest, PartialAndTotalCancellationAreNotForwarded) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  asio::cancellation_signal cancel;
+  asio::cancellation_type seen_by_task = asio::cancellation_type::terminal;
+  bool done = false;
+  ctxexec::run_sync_with_context(
+      [&] {
+        ctxexec::from_thread::run(ex, [&]() -> awaitable<void> {
+          asio::steady_timer timer(ex, kBound);
+          asio::post(ex, [&] {
+            cancel.emit(asio::cancellation_type::total);
+            cancel.emit(asio::cancellation_type::partial);
+            // Two rounds later, after anything forwarded has arrived, the
+            // task is released another way.
+            asio::post(ex, [&] { asio::post(ex, [&] { timer.cancel(); }); });
+          });
+          (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+          seen_by_task =
+              (co_await asio::this_coro::cancellation_state).cancelled();
+        });
+      },
+      asio::bind_cancellation_slot(
+          cancel.slot(),
+          asio::bind_executor(io, [&](std::exception_ptr) { done = true; })));
+  io.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(seen_by_task, asio::cancellation_type::none);
+}
+
+// A run_sync function waits in from_thread::run for a task of a loop that
+// is destroyed meanwhile: the call fails with shutdown_error, and the
+// task's cancellation signal, which the call owns, is never used after it
+// is freed (ASan), whichever of the two goes first.
+TEST_F(FromThreadTest, LoopDestroyedUnderAFromThreadTaskOfAWorkerIsSafe) {
+  auto io = std::make_unique<asio::io_context>();
+  auto ex = io->get_executor();
+  std::latch task_started(1);
+  std::atomic<int> shutdown_errors{0};
+  ctxexec::co_spawn(
+      *io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            [&] {
+              try {
+                ctxexec::from_thread::run(ex, waits_until_cancelled([&] {
+                                            task_started.count_down();
+                                          }));
+              } catch (const ctxexec::shutdown_error&) {
+                ++shutdown_errors;
+              }
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  ctxexec_test::run_until_then_stop(*io, task_started);
+  io.reset();  // the task is destroyed with the loop
+  EXPECT_EQ(shutdown_errors.load(), 1);
+}
+
+}  // namespace

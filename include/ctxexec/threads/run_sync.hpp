@@ -252,11 +252,11 @@ class run_sync_op
     if (expected == phase::running &&
         (type & boost::asio::cancellation_type::terminal) !=
             boost::asio::cancellation_type::none) {
-      call_->cancel_tasks();
       if (abandon_on_cancel_) {
         complete_with(std::make_exception_ptr(boost::system::system_error(
             boost::asio::error::operation_aborted)));
       }
+      call_->cancel_tasks();
     }
   }
 
