@@ -123,8 +123,6 @@ TEST_F(CapacityLimiterTest, TryAcquireReleaseAndStatistics) {
   expect_statistics(limiter, 0, 2, 0);
   EXPECT_TRUE(limiter.try_acquire());  // unchanged by the failed release
 
-  EXPECT_THROW(capacity_limiter(io, 0), std::invalid_argument);
-  EXPECT_THROW(capacity_limiter(io.get_executor(), 0), std::invalid_argument);
   EXPECT_EQ(capacity_limiter(io.get_executor()).total_tokens(), 40u);
 }
 
@@ -543,9 +541,6 @@ TEST_F(CapacityLimiterTest, RaisingTheTotalWakesExactlyTheNewTokens) {
   EXPECT_EQ(granted, 3);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(waiters[i].calls, 1);  // FIFO
 
-  EXPECT_THROW(limiter.set_total_tokens(0), std::invalid_argument);
-  expect_statistics(limiter, 4, 4, 2);
-
   // Lowering: borrowers finish; no grant until fewer than 2 are borrowed.
   limiter.set_total_tokens(2);
   expect_statistics(limiter, 4, 2, 2);
@@ -799,6 +794,217 @@ TEST_F(CapacityLimiterTest, RandomizedStressWithCancellationAndResizing) {
   EXPECT_EQ(s.tasks_waiting, 0u);
   std::cout << "[ limiter ] " << granted.load() << " granted, "
             << aborted.load() << " aborted\n";
+}
+
+}  // namespace
+
+namespace {
+
+// anyio 4.12: a total of 0 is valid, in the constructor and the setter:
+// nothing new is granted until the total is raised (how one pauses).
+TEST_F(CapacityLimiterTest, ZeroTokensGrantNothingUntilRaised) {
+  asio::io_context io;
+  capacity_limiter limiter(io, 0);
+  expect_statistics(limiter, 0, 0, 0);
+  EXPECT_FALSE(limiter.try_acquire());
+  outcome first;
+  limiter.async_acquire(first.handler());
+  io.poll();
+  EXPECT_EQ(first.calls, 0);
+  expect_statistics(limiter, 0, 0, 1);
+  limiter.set_total_tokens(1);  // resumes granting, in FIFO order
+  expect_statistics(limiter, 1, 1, 0);
+  io.restart();
+  io.poll();
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_FALSE(first.ec);
+
+  // Lowered to 0 while a token is borrowed: the borrower keeps it, and
+  // what it releases is not granted again until the total is raised.
+  outcome second;
+  limiter.async_acquire(second.handler());
+  limiter.set_total_tokens(0);
+  limiter.release();
+  expect_statistics(limiter, 0, 0, 1);
+  io.restart();
+  io.poll();
+  EXPECT_EQ(second.calls, 0);
+  limiter.set_total_tokens(2);
+  io.restart();
+  io.poll();
+  EXPECT_EQ(second.calls, 1);
+  EXPECT_FALSE(second.ec);
+  expect_statistics(limiter, 1, 2, 0);
+  limiter.release();
+  EXPECT_EQ(capacity_limiter(io.get_executor(), 0).total_tokens(), 0u);
+}
+
+// anyio raises at once when a borrower that holds a token asks the same
+// limiter again; with one token the second request would otherwise wait
+// for the borrower's own token forever. A ctxexec task is one borrower.
+TEST_F(CapacityLimiterTest, BorrowingTwiceInOneTaskFailsAtOnce) {
+  asio::io_context io;
+  capacity_limiter limiter(io, 1);
+  error_code second;
+  error_code while_waiting;
+  bool done = false;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await limiter.async_acquire(use_awaitable);
+        limiter_permit permit(limiter, std::adopt_lock);
+        auto [ec] =
+            co_await limiter.async_acquire(asio::as_tuple(use_awaitable));
+        second = ec;
+        expect_statistics(limiter, 1, 1, 0);  // nothing queued or taken
+        try {
+          (void)limiter.try_acquire();
+          ADD_FAILURE() << "try_acquire() by a borrower that holds a token";
+        } catch (const ctxexec::limiter_error& e) {
+          EXPECT_EQ(e.code(), ctxexec::limiter_errc::already_borrowing);
+        }
+        EXPECT_THROW((void)limiter_permit::try_acquire(limiter),
+                     ctxexec::limiter_error);
+        permit.release();
+        // Once its token is back, the task may borrow again.
+        co_await limiter.async_acquire(use_awaitable);
+        limiter.release();
+        done = true;
+      },
+      [](std::exception_ptr e) { EXPECT_FALSE(e); });
+  io.poll();  // a refused request completes at once: nothing waits
+  EXPECT_TRUE(done);
+  EXPECT_EQ(second, ctxexec::limiter_errc::already_borrowing);
+  expect_statistics(limiter, 0, 1, 0);
+
+  // A task waiting for a token is a borrower too: a second request made
+  // meanwhile (the first through a callback) is refused.
+  ASSERT_TRUE(limiter.try_acquire());  // this thread's root context
+  outcome queued;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        limiter.async_acquire(queued.handler());
+        auto [ec] =
+            co_await limiter.async_acquire(asio::as_tuple(use_awaitable));
+        while_waiting = ec;
+        expect_statistics(limiter, 1, 1, 1);
+      },
+      [](std::exception_ptr e) { EXPECT_FALSE(e); });
+  io.restart();
+  io.poll();
+  EXPECT_EQ(while_waiting, ctxexec::limiter_errc::already_borrowing);
+  EXPECT_EQ(queued.calls, 0);
+  limiter.release();  // to the queued callback
+  io.restart();
+  io.poll();
+  EXPECT_EQ(queued.calls, 1);
+  EXPECT_FALSE(queued.ec);
+  limiter.release();
+  expect_statistics(limiter, 0, 1, 0);
+}
+
+// What counts as a borrower: each task's context object, each
+// context::run() scope; not a thread's root context, which every plain
+// callback on the thread shares.
+TEST_F(CapacityLimiterTest, EveryTaskAndContextIsItsOwnBorrower) {
+  asio::io_context io;
+  capacity_limiter limiter(io, 3);
+  std::size_t peak = 0;
+  auto task = [&]() -> awaitable<void> {
+    co_await limiter.async_acquire(use_awaitable);
+    limiter_permit permit(limiter, std::adopt_lock);
+    peak = std::max(peak, limiter.statistics().borrowed_tokens);
+    co_await asio::post(io, use_awaitable);
+  };
+  ctxexec::co_spawn(io, task, asio::detached);
+  ctxexec::co_spawn(io, task, asio::detached);
+  io.run();
+  EXPECT_EQ(peak, 2u);  // both held one at once
+  expect_statistics(limiter, 0, 3, 0);
+
+  // Nested context::run() scopes are borrowers of their own.
+  ctxexec::copy_context().run([&] {
+    ASSERT_TRUE(limiter.try_acquire());
+    EXPECT_THROW((void)limiter.try_acquire(), ctxexec::limiter_error);
+    ctxexec::copy_context().run([&] {
+      ASSERT_TRUE(limiter.try_acquire());
+      limiter.release();
+    });
+    limiter.release();
+  });
+
+  // A plain asio::co_spawn coroutine runs in the thread's root context,
+  // like every plain callback: not checked, it may hold several tokens.
+  bool plain_done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await limiter.async_acquire(use_awaitable);
+        co_await limiter.async_acquire(use_awaitable);
+        EXPECT_TRUE(limiter.try_acquire());
+        expect_statistics(limiter, 3, 3, 0);
+        for (int i = 0; i < 3; ++i) limiter.release();
+        plain_done = true;
+      },
+      [](std::exception_ptr e) { EXPECT_FALSE(e); });
+  io.restart();
+  io.run();
+  EXPECT_TRUE(plain_done);
+  expect_statistics(limiter, 0, 3, 0);
+}
+
+// A token that goes back some other way than its borrower's own release()
+// never leaves the borrower refused: through a permit moved to another
+// task, through release() in a plain callback, or by cancellation.
+TEST_F(CapacityLimiterTest, ATokenReturnedElsewhereMayBeBorrowedAgain) {
+  asio::io_context io;
+  capacity_limiter limiter(io, 1);
+  std::vector<error_code> outcomes;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        // A permit handed to another task, released there.
+        co_await limiter.async_acquire(use_awaitable);
+        limiter_permit permit(limiter, std::adopt_lock);
+        ctxexec::co_spawn(
+            io,
+            [p = std::move(permit)]() mutable -> awaitable<void> {
+              p.release();
+              co_return;
+            },
+            asio::detached);
+        auto [a] =
+            co_await limiter.async_acquire(asio::as_tuple(use_awaitable));
+        outcomes.push_back(a);
+
+        // Released by a plain callback, in the loop thread's root context.
+        asio::post(io, [&] { limiter.release(); });
+        co_await asio::post(io, use_awaitable);  // after the callback
+        auto [b] =
+            co_await limiter.async_acquire(asio::as_tuple(use_awaitable));
+        outcomes.push_back(b);
+
+        // A cancelled request leaves nothing behind.
+        asio::cancellation_signal cancel;
+        limiter.async_acquire(asio::bind_cancellation_slot(
+            cancel.slot(), [&](error_code ec) { outcomes.push_back(ec); }));
+        cancel.emit(asio::cancellation_type::terminal);
+        co_await asio::post(io, use_awaitable);
+        limiter.release();
+        auto [c] =
+            co_await limiter.async_acquire(asio::as_tuple(use_awaitable));
+        outcomes.push_back(c);
+        limiter.release();
+      },
+      [](std::exception_ptr e) { EXPECT_FALSE(e); });
+  io.run();
+  ASSERT_EQ(outcomes.size(), 4u);
+  EXPECT_FALSE(outcomes[0]);
+  EXPECT_FALSE(outcomes[1]);
+  EXPECT_EQ(outcomes[2], ctxexec::limiter_errc::already_borrowing);
+  EXPECT_FALSE(outcomes[3]);
+  expect_statistics(limiter, 0, 1, 0);
 }
 
 }  // namespace

@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <latch>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace {
@@ -254,6 +256,179 @@ TEST_F(FromThreadTest, PoolShutdownFromTheLoopWakesWaitingWorkers) {
   io.run();
   EXPECT_EQ(shutdown_errors.load(), 1);
   EXPECT_EQ(pool.statistics().threads, 0u);
+}
+
+// Turns a missed cancellation into a failure instead of a hang: a task
+// that should be cancelled waits at most this long.
+constexpr auto kBound = std::chrono::seconds(20);
+
+/// What a from_thread::run call saw: "aborted" when its task was
+/// cancelled, "completed" when it ran to its end.
+template <class F>
+std::string outcome_of(F&& call) {
+  try {
+    call();
+    return "completed";
+  } catch (const boost::system::system_error& e) {
+    return e.code() == asio::error::operation_aborted ? "aborted" : e.what();
+  }
+}
+
+/// A task for from_thread::run that waits (for kBound) until cancelled;
+/// `on_start` runs first, on the loop.
+template <class F>
+auto waits_until_cancelled(F on_start) {
+  return [on_start]() -> awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, kBound);
+    on_start();
+    co_await timer.async_wait(use_awaitable);
+  };
+}
+
+// anyio: a task started by from_thread.run lives in the host task's
+// cancel scope. Without abandon_on_cancel the host still waits for its
+// function, whose from_thread::run task is cancelled.
+TEST_F(FromThreadTest, CancellingTheHostCancelsItsFromThreadTask) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  asio::cancellation_signal cancel;
+  std::string seen;
+  bool host_done = false;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        seen = co_await ctxexec::run_sync_with_context(
+            [&] {
+              return outcome_of([&] {
+                ctxexec::from_thread::run(
+                    ex, waits_until_cancelled([&] {
+                      // The host is cancelled while
+                      // this task runs.
+                      asio::post(ex, [&] {
+                        cancel.emit(asio::cancellation_type::terminal);
+                      });
+                    }));
+              });
+            },
+            use_awaitable);
+      },
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](std::exception_ptr) { host_done = true; }));
+  io.run();
+  EXPECT_EQ(seen, "aborted");
+  EXPECT_TRUE(host_done);
+}
+
+// With abandon_on_cancel the host resumes at once; the tasks its function
+// started through from_thread::run are cancelled too, and so is one it
+// starts afterwards (it begins cancelled).
+TEST_F(FromThreadTest, AnAbandonedHostCancelsItsFromThreadTasksToo) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  asio::cancellation_signal cancel;
+  std::string first;
+  std::string later;
+  std::exception_ptr host_error;
+  std::atomic<bool> finished{false};
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            {.abandon_on_cancel = true},
+            [&] {
+              first = outcome_of([&] {
+                ctxexec::from_thread::run(
+                    ex, waits_until_cancelled([&] {
+                      asio::post(ex, [&] {
+                        cancel.emit(asio::cancellation_type::terminal);
+                      });
+                    }));
+              });
+              later = outcome_of([&] {
+                ctxexec::from_thread::run(ex, waits_until_cancelled([] {}));
+              });
+              finished = true;
+            },
+            use_awaitable);
+      },
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](std::exception_ptr e) { host_error = e; }));
+  io.run();  // returns once the abandoned function has finished
+  EXPECT_TRUE(finished.load());
+  EXPECT_EQ(first, "aborted");
+  EXPECT_EQ(later, "aborted");
+  ASSERT_TRUE(host_error);
+  try {
+    std::rethrow_exception(host_error);
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), asio::error::operation_aborted);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Partial and total cancellation promise no side effects, which a running
+// function has had: they are not forwarded to its from_thread::run tasks.
+TEST_F(FromThreadTest, PartialAndTotalCancellationAreNotForwarded) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  asio::cancellation_signal cancel;
+  asio::cancellation_type seen_by_task = asio::cancellation_type::terminal;
+  bool done = false;
+  ctxexec::run_sync_with_context(
+      [&] {
+        ctxexec::from_thread::run(ex, [&]() -> awaitable<void> {
+          asio::steady_timer timer(ex, kBound);
+          asio::post(ex, [&] {
+            cancel.emit(asio::cancellation_type::total);
+            cancel.emit(asio::cancellation_type::partial);
+            // Two rounds later, after anything forwarded has arrived, the
+            // task is released another way.
+            asio::post(ex, [&] { asio::post(ex, [&] { timer.cancel(); }); });
+          });
+          (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+          seen_by_task =
+              (co_await asio::this_coro::cancellation_state).cancelled();
+        });
+      },
+      asio::bind_cancellation_slot(
+          cancel.slot(),
+          asio::bind_executor(io, [&](std::exception_ptr) { done = true; })));
+  io.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(seen_by_task, asio::cancellation_type::none);
+}
+
+// A run_sync function waits in from_thread::run for a task of a loop that
+// is destroyed meanwhile: the call fails with shutdown_error, and the
+// task's cancellation signal, which the call owns, is never used after it
+// is freed (ASan), whichever of the two goes first.
+TEST_F(FromThreadTest, LoopDestroyedUnderAFromThreadTaskOfAWorkerIsSafe) {
+  auto io = std::make_unique<asio::io_context>();
+  auto ex = io->get_executor();
+  std::latch task_started(1);
+  std::atomic<int> shutdown_errors{0};
+  ctxexec::co_spawn(
+      *io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            [&] {
+              try {
+                ctxexec::from_thread::run(ex, waits_until_cancelled([&] {
+                                            task_started.count_down();
+                                          }));
+              } catch (const ctxexec::shutdown_error&) {
+                ++shutdown_errors;
+              }
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  ctxexec_test::run_until_then_stop(*io, task_started);
+  io.reset();  // the task is destroyed with the loop
+  EXPECT_EQ(shutdown_errors.load(), 1);
 }
 
 }  // namespace

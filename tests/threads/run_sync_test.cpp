@@ -11,10 +11,12 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -521,6 +523,237 @@ TEST_F(RunSyncTest, AbandonedFunctionMayOutliveItsLimiter) {
     gate.set_value();  // the function returns and releases its token
   });
   EXPECT_TRUE(finished.load());
+}
+
+}  // namespace
+
+namespace {
+
+// anyio 4.12 accepts a total of 0: offloading pauses until it is raised.
+TEST_F(RunSyncTest, ZeroTokensPauseOffloading) {
+  asio::io_context io;
+  ctxexec::capacity_limiter& limiter = ctxexec::default_thread_limiter(io);
+  limiter.set_total_tokens(0);
+  int value = 0;
+  ctxexec::run_sync_with_context(
+      [] { return 8; },
+      asio::bind_executor(io, [&](std::exception_ptr, int v) { value = v; }));
+  io.poll();
+  EXPECT_EQ(limiter.statistics().tasks_waiting, 1u);
+  limiter.set_total_tokens(1);
+  io.run();
+  EXPECT_EQ(value, 8);
+}
+
+// run_sync_with_context borrows on behalf of each call, not of the task
+// (anyio's to_thread.run_sync uses a fresh borrower per call): one task
+// may have several calls in flight on a one-token limiter.
+TEST_F(RunSyncTest, ConcurrentCallsFromOneTaskAreNotBorrowingTwice) {
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 1);
+  int sum = 0;
+  run_task(io, [&]() -> awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto [a, b] = co_await (ctxexec::run_sync_with_context(
+                                limiter, [] { return 1; }, use_awaitable) &&
+                            ctxexec::run_sync_with_context(
+                                limiter, [] { return 2; }, use_awaitable));
+    // And while the task itself holds a token of another limiter.
+    ctxexec::capacity_limiter other(io, 2);
+    co_await other.async_acquire(use_awaitable);
+    ctxexec::limiter_permit permit(other, std::adopt_lock);
+    const int c = co_await ctxexec::run_sync_with_context(
+        other, [] { return 3; }, use_awaitable);
+    sum = a + b + c;
+  });
+  EXPECT_EQ(sum, 6);
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+}
+
+// anyio's sequential calls reuse one worker. The worker counts as idle
+// before the caller can see the result, so the next call finds it; the
+// idle timeout is long enough that it never exits meanwhile.
+TEST_F(RunSyncTest, SequentialCallsReuseOneWorker) {
+  constexpr int kCalls = 20;
+  asio::io_context io;
+  ctxexec::blocking_pool pool({.idle_timeout = std::chrono::hours(1)});
+  std::vector<std::thread::id> workers;
+  run_task(io, [&]() -> awaitable<void> {
+    for (int i = 0; i < kCalls; ++i) {
+      workers.push_back(co_await ctxexec::run_sync_with_context(
+          {.pool = &pool}, [] { return std::this_thread::get_id(); },
+          use_awaitable));
+    }
+  });
+  ASSERT_EQ(workers.size(), static_cast<std::size_t>(kCalls));
+  for (int i = 1; i < kCalls; ++i) {
+    EXPECT_EQ(workers[i], workers[0]) << "call " << i << " used a new thread";
+  }
+  EXPECT_EQ(pool.statistics().threads, 1u);
+}
+
+/// A one-thread pool whose only worker is held busy until release(): an
+/// item submitted meanwhile waits in the queue, so a call is known not to
+/// have started its function yet.
+class busy_pool {
+ public:
+  busy_pool() {
+    pool.submit([this] {
+      running_.count_down();
+      gate_open_.wait();
+    });
+    running_.wait();
+  }
+  ~busy_pool() { release(); }
+  void release() {
+    if (!released_) {
+      released_ = true;
+      gate_.set_value();
+    }
+  }
+
+  ctxexec::blocking_pool pool{{.max_threads = 1}};
+
+ private:
+  std::latch running_{1};
+  std::promise<void> gate_;
+  std::shared_future<void> gate_open_ = gate_.get_future().share();
+  bool released_ = false;
+};
+
+bool is_aborted(const std::exception_ptr& e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const boost::system::system_error& error) {
+    return error.code() == asio::error::operation_aborted;
+  } catch (...) {
+  }
+  return false;
+}
+
+// anyio checks for cancellation before it starts the function. Here the
+// call has its token and waits in the pool's queue when it is cancelled,
+// with each type of cancellation: the function never runs, the caller
+// gets operation_aborted and the token comes back at once.
+TEST_F(RunSyncTest, CancelledBeforeItStartsNeverRunsTheFunction) {
+  constexpr asio::cancellation_type kTypes[] = {
+      asio::cancellation_type::terminal, asio::cancellation_type::partial,
+      asio::cancellation_type::total};
+  for (const asio::cancellation_type type : kTypes) {
+    SCOPED_TRACE(static_cast<int>(type));
+    asio::io_context io;
+    ctxexec::capacity_limiter limiter(io, 2);
+    busy_pool busy;
+    std::atomic<bool> ran{false};
+    asio::cancellation_signal cancel;
+    std::exception_ptr error;
+    int calls = 0;
+    ctxexec::run_sync_with_context(
+        {.limiter = &limiter, .pool = &busy.pool}, [&] { ran = true; },
+        asio::bind_cancellation_slot(
+            cancel.slot(), asio::bind_executor(io, [&](std::exception_ptr e) {
+              error = e;
+              ++calls;
+            })));
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 1u);  // queued in the pool
+    cancel.emit(type);
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);  // back at once
+    busy.release();  // the worker now reaches the cancelled item
+    io.run();
+    busy.pool.shutdown();  // every queued item has been through a worker
+    EXPECT_FALSE(ran.load());
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(is_aborted(error));
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+  }
+}
+
+// The same through a task: its terminal cancellation, emitted right after
+// it made the call, reaches the call, and the task does not carry on.
+TEST_F(RunSyncTest, ATaskCancelledRightAfterItsCallDoesNotCarryOn) {
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 2);
+  busy_pool busy;
+  std::atomic<bool> ran{false};
+  bool carried_on = false;
+  std::exception_ptr task_error;
+  bool task_done = false;
+  asio::cancellation_signal cancel;
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await ctxexec::run_sync_with_context(
+            {.limiter = &limiter, .pool = &busy.pool}, [&] { ran = true; },
+            use_awaitable);
+        carried_on = true;
+      },
+      asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+        task_error = e;
+        task_done = true;
+      }));
+  io.poll();  // the task runs up to the call, which waits in the queue
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 1u);
+  cancel.emit(asio::cancellation_type::terminal);
+  io.restart();
+  io.poll();  // the signal reaches the call on the loop
+  busy.release();
+  io.restart();
+  io.run();
+  busy.pool.shutdown();
+  EXPECT_FALSE(ran.load());
+  EXPECT_FALSE(carried_on);
+  EXPECT_TRUE(task_done);
+  EXPECT_TRUE(is_aborted(task_error));
+  EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+}
+
+// A cancellation emitted right after the call races the worker that
+// starts the function: exactly one wins, every time. Either the function
+// ran and the call completes normally, or it never runs and the call is
+// aborted; the token comes back either way.
+TEST_F(RunSyncTest, CancellationRacingTheWorkerEitherRunsOrAborts) {
+  constexpr int kRounds = 300;
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 1);
+  ctxexec::blocking_pool pool;
+  int aborted = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::atomic<bool> ran{false};
+    asio::cancellation_signal cancel;
+    std::exception_ptr error;
+    int value = 0;
+    int calls = 0;
+    ctxexec::run_sync_with_context(
+        {.limiter = &limiter, .pool = &pool},
+        [&] {
+          ran = true;
+          return 1;
+        },
+        asio::bind_cancellation_slot(
+            cancel.slot(),
+            asio::bind_executor(io, [&](std::exception_ptr e, int v) {
+              error = e;
+              value = v;
+              ++calls;
+            })));
+    cancel.emit(asio::cancellation_type::terminal);
+    io.restart();
+    io.run();
+    ASSERT_EQ(calls, 1);
+    if (is_aborted(error)) {
+      ++aborted;
+      EXPECT_EQ(value, 0);
+    } else {
+      EXPECT_FALSE(error);
+      EXPECT_EQ(value, 1);
+      EXPECT_TRUE(ran.load());
+    }
+    EXPECT_EQ(limiter.statistics().borrowed_tokens, 0u);
+  }
+  pool.shutdown();  // every cancelled item has been through a worker
+  std::cout << "[ run_sync ] " << aborted << " of " << kRounds
+            << " calls cancelled before they started\n";
 }
 
 }  // namespace

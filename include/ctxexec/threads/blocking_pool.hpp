@@ -73,7 +73,8 @@ struct blocking_pool_options {
 /// Example: `if (pool.statistics().queued > 100) shed_load();`
 struct blocking_pool_statistics {
   std::size_t threads;       ///< live worker threads
-  std::size_t idle_threads;  ///< workers waiting or polling for work
+  std::size_t idle_threads;  ///< workers waiting or polling for work, or
+                             ///< handing an item's result back
   std::size_t running;       ///< items being run now
   std::size_t queued;        ///< items submitted and not yet started
 };
@@ -129,9 +130,11 @@ class blocking_pool {
 
   /// Queues `item` to run on a worker inside `ctx`.
   void submit(context ctx, work_item item) {
-    impl_->submit([ctx = std::move(ctx), item = std::move(item)]() mutable {
-      ctx.run([&] { std::move(item)(); });
-    });
+    impl_->submit(
+        [ctx = std::move(ctx), item = std::move(item)]() mutable -> work_item {
+          ctx.run([&] { std::move(item)(); });
+          return nullptr;
+        });
   }
 
   /// Queues `item` to run on a worker in a fresh, empty context (so that

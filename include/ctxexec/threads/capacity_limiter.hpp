@@ -12,10 +12,18 @@
 //   ctxexec::limiter_permit permit(limiter, std::adopt_lock);
 //   co_await query_database();  // released when `permit` goes away
 //
-// Invalid use: release() without a borrowed token throws limiter_error; a
-// total of 0 tokens throws std::invalid_argument. The limiter must outlive
-// its permits, and cancellation signals must not be emitted concurrently
-// with the limiter's destruction.
+// A total of 0 tokens is valid: nothing new is granted until the total is
+// raised, which pauses whatever the limiter bounds (anyio 4.12 accepts 0).
+//
+// A borrower (the current context object: a `ctxexec::co_spawn` task, say)
+// holds at most one token of a limiter, as in anyio: its second request is
+// refused at once instead of waiting for its own token forever.
+//
+// Invalid use: release() without a borrowed token throws limiter_error, as
+// does try_acquire() by a borrower that holds a token already;
+// async_acquire reports the latter as limiter_errc::already_borrowing. The
+// limiter must outlive its permits, and cancellation signals must not be
+// emitted concurrently with the limiter's destruction.
 
 #ifndef CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
 #define CTXEXEC_THREADS_CAPACITY_LIMITER_HPP
@@ -35,7 +43,6 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -49,6 +56,11 @@ namespace detail {
 /// (run_sync_with_context releases tokens through it).
 struct limiter_access {
   static limiter_state& state(const capacity_limiter& limiter) noexcept;
+  /// async_acquire on behalf of no borrower: not subject to the
+  /// one-token-per-borrower rule (run_sync_with_context borrows for each
+  /// call, as anyio's to_thread.run_sync does, not for the calling task).
+  template <class Token>
+  static auto async_acquire_anonymous(capacity_limiter& limiter, Token&& token);
 };
 }  // namespace detail
 
@@ -71,9 +83,32 @@ struct limiter_statistics {
 /// FIFO order, and `try_acquire` never jumps the queue. Not copyable or
 /// movable (operations in flight refer to it).
 ///
+/// Borrowers: as anyio's borrower is the current task, ctxexec's is the
+/// context object current when a member is called: a `ctxexec::co_spawn`
+/// task's own, or the one of a `context::run()` scope, a
+/// `run_sync_with_context` function or a `bind_context` snapshot. A
+/// borrower holds at most one token of a limiter: while it holds one, or
+/// waits for one, its next `async_acquire` completes at once with
+/// `limiter_errc::already_borrowing` and its `try_acquire()` throws
+/// limiter_error (anyio raises RuntimeError in both cases). A thread's root
+/// context, shared by every plain callback and plain `asio::co_spawn`
+/// coroutine on the thread, is no borrower: code running there is not
+/// checked and may hold several tokens.
+///
+/// Releasing: `release()` returns the current borrower's token when it
+/// holds one. Called elsewhere (a callback releasing for a task, say) it
+/// still returns one token, as long as one is borrowed: anyio would raise,
+/// but a C++ handler often runs in another context than the code that
+/// asked. The limiter then cannot tell whose token came back and stops
+/// checking the borrowers that held one; they are never refused wrongly. A
+/// `limiter_permit` remembers its borrower and returns that one's token
+/// wherever it is released.
+///
 /// Completion: `async_acquire` completes with `error_code{}` once a token
-/// is granted to it, or with `boost::asio::error::operation_aborted` when
-/// it is cancelled or the limiter is destroyed first. It never completes
+/// is granted to it, with `limiter_errc::already_borrowing` when its
+/// borrower holds or waits for a token already, or with
+/// `boost::asio::error::operation_aborted` when it is cancelled or the
+/// limiter is destroyed first. It never completes
 /// inside the initiating call: the handler is posted to its associated
 /// executor (by default the limiter's), on which work is counted while the
 /// operation waits, so `io_context::run()` does not return early. The
@@ -97,11 +132,16 @@ struct limiter_statistics {
 /// own context, a `bind_context` handler in its snapshot, and a plain
 /// callback in the executing thread's root context.
 ///
-/// Errors: the constructors and set_total_tokens() throw
-/// std::invalid_argument for a total of 0; release() throws limiter_error
-/// when nothing is borrowed; async_acquire throws std::bad_alloc (the
-/// handler is then destroyed unused). If posting a completion runs out of
-/// memory, std::terminate is called: a granted token cannot be lost.
+/// Zero tokens: a total of 0 is valid (in the constructors and
+/// set_total_tokens()); nothing new is granted until the total is raised.
+///
+/// Errors: release() throws limiter_error when nothing is borrowed;
+/// try_acquire() throws limiter_error when its borrower holds or waits for
+/// a token already; async_acquire reports that through its completion
+/// (never throws it), and throws std::bad_alloc (the handler is then
+/// destroyed unused); try_acquire() throws std::bad_alloc too.
+/// If posting a completion runs out of memory, std::terminate is called: a
+/// granted token cannot be lost.
 ///
 /// Example:
 ///   ctxexec::capacity_limiter limiter(io.get_executor(), 2);
@@ -115,11 +155,11 @@ class capacity_limiter {
   /// anyio's default, and the size of default_thread_limiter().
   static constexpr std::size_t default_total_tokens = 40;
 
-  /// A limiter whose completions run, by default, on `ex`.
-  /// Throws std::invalid_argument when `total_tokens` is 0.
+  /// A limiter whose completions run, by default, on `ex`. With
+  /// `total_tokens` 0 it grants nothing until set_total_tokens() raises it.
   explicit capacity_limiter(const executor_type& ex,
                             std::size_t total_tokens = default_total_tokens)
-      : ex_(ex), state_(new detail::limiter_state(checked(total_tokens))) {}
+      : ex_(ex), state_(new detail::limiter_state(total_tokens)) {}
 
   /// A limiter on `ctx.get_executor()`.
   template <class ExecutionContext>
@@ -142,29 +182,36 @@ class capacity_limiter {
   /// The default executor of completions.
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
 
-  /// Waits for a token. Signature: `void(boost::system::error_code)`.
-  /// See the class comment for completion and cancellation.
+  /// Waits for a token on behalf of the borrower current at initiation.
+  /// Signature: `void(boost::system::error_code)`. See the class comment
+  /// for borrowers, completion and cancellation.
   template <
       boost::asio::completion_token_for<void(boost::system::error_code)> Token>
   auto async_acquire(Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        initiate_acquire(this), token);
+        initiate_acquire(this, /*anonymous=*/false), token);
   }
 
-  /// Takes a token if one is free and no waiter is queued (waiters are
-  /// never overtaken). Returns whether it did.
-  [[nodiscard]] bool try_acquire() noexcept { return state_->try_acquire(); }
+  /// Takes a token for the current borrower if one is free and no waiter
+  /// is queued (waiters are never overtaken). Returns whether it did.
+  /// Throws limiter_error (limiter_errc::already_borrowing), changing
+  /// nothing, when the borrower holds or waits for a token already.
+  [[nodiscard]] bool try_acquire() {
+    return state_->try_acquire(detail::current_borrower());
+  }
 
-  /// Returns one token; the first waiter, if any, gets it. Throws
-  /// limiter_error, changing nothing, when no token is borrowed.
-  void release() { state_->release(); }
+  /// Returns one token: the current borrower's, if it holds one (see the
+  /// class comment); the first waiter, if any, gets it. Throws
+  /// limiter_error (limiter_errc::not_borrowing), changing nothing, when no
+  /// token is borrowed.
+  void release() { state_->release(detail::current_borrower()); }
 
   /// Changes the total. Raising it grants the new tokens to waiters at
   /// once; lowering it lets current borrowers finish, and grants nothing
-  /// until fewer than the new total are borrowed. Throws
-  /// std::invalid_argument, changing nothing, when `total_tokens` is 0.
+  /// until fewer than the new total are borrowed. 0 is valid: it pauses
+  /// granting until the total is raised again.
   void set_total_tokens(std::size_t total_tokens) {
-    state_->set_total(checked(total_tokens));
+    state_->set_total(total_tokens);
   }
 
   /// The current total.
@@ -184,39 +231,45 @@ class capacity_limiter {
   class initiate_acquire {
    public:
     using executor_type = capacity_limiter::executor_type;
-    explicit initiate_acquire(capacity_limiter* self) noexcept : self_(self) {}
+    initiate_acquire(capacity_limiter* self, bool anonymous) noexcept
+        : self_(self), anonymous_(anonymous) {}
     [[nodiscard]] executor_type get_executor() const noexcept {
       return self_->ex_;
     }
     template <class Handler>
     void operator()(Handler&& handler) const {
+      // The borrower is the one current at initiation (for `deferred`,
+      // when the operation is launched).
       detail::limiter_op<std::decay_t<Handler>>::initiate(
-          *self_->state_, self_->ex_, std::forward<Handler>(handler));
+          *self_->state_, self_->ex_,
+          anonymous_ ? detail::borrower_id{} : detail::current_borrower(),
+          std::forward<Handler>(handler));
     }
 
    private:
     capacity_limiter* self_;
+    bool anonymous_;
   };
-
-  static std::size_t checked(std::size_t total_tokens) {
-    if (total_tokens < 1) {
-      throw std::invalid_argument("total_tokens must be >= 1");
-    }
-    return total_tokens;
-  }
 
   executor_type ex_;
   detail::limiter_state* state_;
 };
 
 /// Owns one borrowed token of a capacity_limiter and releases it on
-/// destruction, as std::unique_lock owns a mutex. Move-only.
+/// destruction, as std::unique_lock owns a mutex (anyio: `async with
+/// limiter:`). Move-only.
+///
+/// The permit remembers its borrower: the context object current when it
+/// was made (see capacity_limiter). Wherever the permit is released, even
+/// moved into another task, the token goes back as that borrower's, which
+/// may then borrow again.
 ///
 /// Thread safety: distinct objects: safe; shared objects: unsafe.
 /// Propagation: none; it only counts tokens.
-/// Errors: release() throws limiter_error when the permit holds no token.
-/// The destructor releases without throwing (a permit that holds a token
-/// makes the limiter's release succeed).
+/// Errors: release() throws limiter_error when the permit holds no token;
+/// try_acquire() throws what capacity_limiter::try_acquire() throws. The
+/// destructor releases without throwing (a permit that holds a token makes
+/// the limiter's release succeed).
 ///
 /// Example:
 ///   co_await limiter.async_acquire(boost::asio::use_awaitable);
@@ -227,18 +280,20 @@ class limiter_permit {
   /// Holds nothing.
   limiter_permit() noexcept = default;
 
-  /// Adopts a token already acquired from `limiter` (by async_acquire or
-  /// try_acquire). `limiter` must outlive the permit.
+  /// Adopts a token the current borrower acquired from `limiter` (by
+  /// async_acquire or try_acquire). `limiter` must outlive the permit.
   limiter_permit(capacity_limiter& limiter, std::adopt_lock_t) noexcept
-      : limiter_(&limiter) {}
+      : limiter_(&limiter), borrower_(detail::current_borrower()) {}
 
   limiter_permit(limiter_permit&& other) noexcept
-      : limiter_(std::exchange(other.limiter_, nullptr)) {}
+      : limiter_(std::exchange(other.limiter_, nullptr)),
+        borrower_(other.borrower_) {}
 
   limiter_permit& operator=(limiter_permit&& other) noexcept {
     if (this != &other) {
       reset();
       limiter_ = std::exchange(other.limiter_, nullptr);
+      borrower_ = other.borrower_;
     }
     return *this;
   }
@@ -246,9 +301,9 @@ class limiter_permit {
   ~limiter_permit() { reset(); }
 
   /// A permit holding a token of `limiter` when try_acquire() got one,
-  /// else std::nullopt.
+  /// else std::nullopt. Throws as capacity_limiter::try_acquire().
   [[nodiscard]] static std::optional<limiter_permit> try_acquire(
-      capacity_limiter& limiter) noexcept {
+      capacity_limiter& limiter) {
     if (!limiter.try_acquire()) return std::nullopt;
     return limiter_permit(limiter, std::adopt_lock);
   }
@@ -258,9 +313,11 @@ class limiter_permit {
   void release() {
     if (limiter_ == nullptr) {
       throw limiter_error(
+          limiter_errc::not_borrowing,
           "limiter_permit::release(): the permit holds no token");
     }
-    std::exchange(limiter_, nullptr)->release();
+    detail::limiter_access::state(*std::exchange(limiter_, nullptr))
+        .release(borrower_);
   }
 
   /// Whether the permit holds a token.
@@ -271,10 +328,14 @@ class limiter_permit {
 
  private:
   void reset() noexcept {
-    if (limiter_ != nullptr) std::exchange(limiter_, nullptr)->release();
+    if (limiter_ != nullptr) {
+      detail::limiter_access::state(*std::exchange(limiter_, nullptr))
+          .release(borrower_);
+    }
   }
 
   capacity_limiter* limiter_ = nullptr;
+  detail::borrower_id borrower_;
 };
 
 namespace detail {
@@ -282,6 +343,13 @@ namespace detail {
 inline limiter_state& limiter_access::state(
     const capacity_limiter& limiter) noexcept {
   return *limiter.state_;
+}
+
+template <class Token>
+auto limiter_access::async_acquire_anonymous(capacity_limiter& limiter,
+                                             Token&& token) {
+  return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+      capacity_limiter::initiate_acquire(&limiter, /*anonymous=*/true), token);
 }
 
 /// The Asio service that holds an execution context's default limiter. The

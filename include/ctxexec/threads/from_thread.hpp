@@ -10,6 +10,10 @@
 //   int n = ctxexec::from_thread::run(ex, [] { return count_sessions(); });
 //   ctxexec::from_thread::run_sync(ex, [] { metrics.bump(); });
 //
+// A task that a `run_sync_with_context` function starts with `run()` is
+// cancelled (terminal) when that call is: anyio's from_thread.run tasks
+// live in the host task's cancel scope.
+//
 // Invalid calls: calling either from a thread that runs `ex`'s event loop
 // would wait for itself; it throws `wrong_thread_error` instead.
 
@@ -23,8 +27,12 @@
 #include <ctxexec/threads/blocking_pool.hpp>
 #include <ctxexec/threads/detail/execution_context_of.hpp>
 #include <ctxexec/threads/detail/mutex.hpp>
+#include <ctxexec/threads/detail/worker_call.hpp>
 #include <ctxexec/threads/errors.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -178,6 +186,57 @@ R wait_on_loop(const Executor& ex, Start start) {
   return state->wait();
 }
 
+/// A from_thread::run task started by a run_sync_with_context function:
+/// its cancellation signal, which the call emits through the task's
+/// executor when it is cancelled. Registered with the call from the spawn
+/// until from_thread::run returns. The signal is emitted at most once, on
+/// the loop, and outlives every emission (each holds a reference).
+template <class Executor>
+class from_thread_task final
+    : public worker_call::task,
+      public std::enable_shared_from_this<from_thread_task<Executor>> {
+ public:
+  explicit from_thread_task(const Executor& ex) : ex_(ex) {}
+
+  boost::asio::cancellation_slot slot() noexcept { return signal_.slot(); }
+
+  void cancel() override {
+    boost::asio::post(ex_, [self = this->shared_from_this()] {
+      self->signal_.emit(boost::asio::cancellation_type::terminal);
+    });
+  }
+
+ private:
+  Executor ex_;
+  boost::asio::cancellation_signal signal_;
+};
+
+/// Keeps a from_thread::run task registered with its call while the
+/// calling thread waits for it.
+class task_registration {
+ public:
+  task_registration(std::shared_ptr<worker_call> call,
+                    std::shared_ptr<worker_call::task> task) noexcept
+      : call_(std::move(call)), task_(std::move(task)) {}
+  task_registration(const task_registration&) = delete;
+  task_registration& operator=(const task_registration&) = delete;
+  ~task_registration() {
+    if (registered_) call_->remove(task_.get());
+  }
+
+  /// After the spawn: registers the task, or cancels it at once when the
+  /// call was cancelled already (a task started then begins cancelled).
+  void add() {
+    registered_ = call_->add(task_);
+    if (!registered_) task_->cancel();
+  }
+
+ private:
+  std::shared_ptr<worker_call> call_;
+  std::shared_ptr<worker_call::task> task_;
+  bool registered_ = false;
+};
+
 }  // namespace detail
 
 namespace from_thread {
@@ -190,6 +249,15 @@ namespace from_thread {
 ///
 /// Propagation: the task runs in a copy of the calling thread's context,
 /// taken at this call (as `ctxexec::co_spawn`); its writes never flow back.
+///
+/// Cancellation: called from a `run_sync_with_context` function, the task
+/// belongs to that call, as anyio's task belongs to the host's cancel
+/// scope: a terminal cancellation of the call while the function runs
+/// (with or without `abandon_on_cancel`) is emitted into the task, through
+/// `ex`; a task started after it begins cancelled (its first `co_await` of
+/// an operation throws `operation_aborted`, Asio's default). This call then
+/// rethrows what the task ends with, typically
+/// `system_error(operation_aborted)`. Elsewhere the task runs on its own.
 ///
 /// Errors: `wrong_thread_error` when called on a thread that runs `ex`'s
 /// loop (detected for io_context and thread_pool executors, strands and
@@ -204,8 +272,19 @@ template <class Executor, class F>
 auto run(const Executor& ex, F&& fn) {
   using awaitable_type = std::invoke_result_t<std::decay_t<F>&>;
   using R = typename awaitable_type::value_type;
+  std::shared_ptr<detail::worker_call> call = detail::current_worker_call();
+  if (call == nullptr) {
+    return detail::wait_on_loop<R>(ex, [&](detail::from_thread_reply<R> reply) {
+      ctxexec::co_spawn(ex, std::forward<F>(fn), std::move(reply));
+    });
+  }
+  auto task = std::make_shared<detail::from_thread_task<Executor>>(ex);
+  detail::task_registration registration(std::move(call), task);
   return detail::wait_on_loop<R>(ex, [&](detail::from_thread_reply<R> reply) {
-    ctxexec::co_spawn(ex, std::forward<F>(fn), std::move(reply));
+    ctxexec::co_spawn(
+        ex, std::forward<F>(fn),
+        boost::asio::bind_cancellation_slot(task->slot(), std::move(reply)));
+    registration.add();
   });
 }
 

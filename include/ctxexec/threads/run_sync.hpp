@@ -24,10 +24,10 @@
 #include <ctxexec/asio/context_executor.hpp>
 #include <ctxexec/asio/detail/known_executors.hpp>
 #include <ctxexec/context.hpp>
-#include <ctxexec/context_var.hpp>
 #include <ctxexec/threads/blocking_pool.hpp>
 #include <ctxexec/threads/capacity_limiter.hpp>
 #include <ctxexec/threads/detail/execution_context_of.hpp>
+#include <ctxexec/threads/detail/worker_call.hpp>
 #include <ctxexec/threads/errors.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -89,26 +89,12 @@ struct run_sync_signature<void> {
   using type = void(std::exception_ptr);
 };
 
-/// Marks, in the worker's copy of the context, that the code holds a token
-/// of `limiter` while `active`: how a nested call recognises starvation.
-struct held_token {
-  const capacity_limiter* limiter = nullptr;
-  std::atomic<bool> active{true};
-};
-
-inline context_var<std::shared_ptr<held_token>>& held_token_var() {
-  static auto* var =
-      new context_var<std::shared_ptr<held_token>>("ctxexec.held_token");
-  return *var;
-}
-
 /// Whether code running in the current context already holds a token of
 /// `limiter` (it runs, through from_thread, on behalf of a worker that
-/// does).
+/// does): how a nested call recognises starvation.
 inline bool holds_token_of(const capacity_limiter& limiter) {
-  const std::shared_ptr<held_token>* held = held_token_var().try_get();
-  return held != nullptr && *held != nullptr && (*held)->limiter == &limiter &&
-         (*held)->active.load(std::memory_order_acquire);
+  const std::shared_ptr<worker_call> call = current_worker_call();
+  return call != nullptr && call->limiter() == &limiter;
 }
 
 /// The io_context under `ex`, when ex is (or wraps, in an any_io_executor,
@@ -165,12 +151,11 @@ class run_sync_op
         state_(&limiter_access::state(limiter)),
         pool_(pool),
         abandon_on_cancel_(abandon_on_cancel),
-        held_(std::make_shared<held_token>()) {
+        call_(std::make_shared<worker_call>(&limiter)) {
     // Allocated before any token is taken, so that taking one is the last
     // step that can fail before the pool has the function. The token goes
     // back through the shared state, which outlives the limiter if it must
     // (an abandoned function may finish after its caller destroyed it).
-    held_->limiter = &limiter;
     state_->add_ref();
   }
 
@@ -178,9 +163,12 @@ class run_sync_op
   run_sync_op& operator=(const run_sync_op&) = delete;
   ~run_sync_op() { state_->drop_ref(); }
 
-  /// Step 1 (the caller's thread): take a token, or wait for one.
+  /// Step 1 (the caller's thread): take a token, or wait for one. The
+  /// token is borrowed on behalf of this call, not of the calling task (as
+  /// anyio's to_thread.run_sync does): a task may have several calls in
+  /// flight on one limiter.
   void start() {
-    if (limiter_.try_acquire()) {
+    if (state_->try_acquire(borrower_id{})) {
       submit();
       return;
     }
@@ -203,8 +191,10 @@ class run_sync_op
         };
     // The wait completes on the handler's executor, where cancellation is
     // emitted too.
-    limiter_.async_acquire(boost::asio::bind_cancellation_slot(
-        slot, boost::asio::bind_executor(work_, std::move(on_token))));
+    limiter_access::async_acquire_anonymous(
+        limiter_,
+        boost::asio::bind_cancellation_slot(
+            slot, boost::asio::bind_executor(work_, std::move(on_token))));
   }
 
  private:
@@ -212,49 +202,74 @@ class run_sync_op
   /// on failure the token goes back and the call completes with the error.
   void submit() noexcept {
     try {
-      if (abandon_on_cancel_) {
-        arm_abandon();
-      } else {
-        // Running code is not interrupted: nothing left to cancel.
-        auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-        if (slot.is_connected()) slot.clear();
+      // Until the function starts, a cancellation of any type aborts the
+      // call; afterwards see cancel().
+      auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected()) {
+        slot.template emplace<cancellation_handler>(this->weak_from_this());
       }
-      pool_.submit(std::move(ctx_),
-                   [self = this->shared_from_this()] { self->run(); });
+      blocking_pool_access::impl(pool_).submit(
+          [ctx = std::move(ctx_), self = this->shared_from_this()]() mutable {
+            return ctx.run([&] { return self->run(); });
+          });
     } catch (...) {
-      held_->active.store(false, std::memory_order_release);
-      state_->release();
+      phase_.store(phase::done, std::memory_order_relaxed);
+      call_->finish();
+      state_->release_unrecorded();
       complete_with(std::current_exception());
     }
   }
 
-  void arm_abandon() {
-    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-    if (!slot.is_connected()) return;
-    slot.template emplace<abandon_handler>(this->weak_from_this());
-  }
-
-  struct abandon_handler {
-    explicit abandon_handler(std::weak_ptr<run_sync_op> o) : op(std::move(o)) {}
+  struct cancellation_handler {
+    explicit cancellation_handler(std::weak_ptr<run_sync_op> o)
+        : op(std::move(o)) {}
     std::weak_ptr<run_sync_op> op;
     void operator()(boost::asio::cancellation_type_t type) const {
-      // The function keeps running, with its side effects: only terminal
-      // cancellation may abandon it (partial and total promise none).
-      if ((type & boost::asio::cancellation_type::terminal) ==
-          boost::asio::cancellation_type::none) {
-        return;
-      }
-      if (auto self = op.lock()) {
-        self->complete_with(std::make_exception_ptr(boost::system::system_error(
-            boost::asio::error::operation_aborted)));
-      }
+      if (type == boost::asio::cancellation_type::none) return;
+      if (auto self = op.lock()) self->cancel(type);
     }
   };
 
-  /// Step 3 (a worker, inside the copied context): run, then give the
-  /// token back before the result is delivered.
-  void run() {
-    (void)held_token_var().set(held_);
+  /// A cancellation signal, on the handler's executor. Before the function
+  /// has started (anyio checks for cancellation there too), any type
+  /// aborts the call: the function never runs, the token goes back now.
+  /// Once it runs it has side effects, so only terminal cancellation
+  /// counts (partial and total promise none): it cancels the tasks the
+  /// function started with from_thread::run (anyio: they live in the
+  /// host's cancel scope), and with abandon_on_cancel it completes the
+  /// call at once while the thread finishes alone.
+  void cancel(boost::asio::cancellation_type_t type) {
+    phase expected = phase::queued;
+    if (phase_.compare_exchange_strong(expected, phase::done,
+                                       std::memory_order_acq_rel)) {
+      fn_.reset();  // the worker will not touch it: it lost the race
+      call_->finish();
+      state_->release_unrecorded();
+      complete_with(std::make_exception_ptr(
+          boost::system::system_error(boost::asio::error::operation_aborted)));
+      return;
+    }
+    if (expected == phase::running &&
+        (type & boost::asio::cancellation_type::terminal) !=
+            boost::asio::cancellation_type::none) {
+      if (abandon_on_cancel_) {
+        complete_with(std::make_exception_ptr(boost::system::system_error(
+            boost::asio::error::operation_aborted)));
+      }
+      call_->cancel_tasks();
+    }
+  }
+
+  /// Step 3 (a worker, inside the copied context): run, unless the call
+  /// was cancelled first. Returns the hand-off, which the worker runs once
+  /// it counts as idle.
+  blocking_pool::work_item run() {
+    phase expected = phase::queued;
+    if (!phase_.compare_exchange_strong(expected, phase::running,
+                                        std::memory_order_acq_rel)) {
+      return nullptr;  // cancelled: the call is complete, its token back
+    }
+    (void)worker_call_var().set(call_);
     try {
       if constexpr (std::is_void_v<R>) {
         std::invoke(std::move(*fn_));
@@ -266,8 +281,16 @@ class run_sync_op
       error_ = std::current_exception();
     }
     fn_.reset();  // what it captured goes now, on the worker
-    held_->active.store(false, std::memory_order_release);
-    state_->release();
+    return [self = this->shared_from_this()] { self->hand_off(); };
+  }
+
+  /// Step 4 (the same worker, idle now): give the token back, then deliver
+  /// the result. The caller resumes, and may call again, only after the
+  /// worker counts as idle: sequential calls reuse one worker (anyio's do
+  /// too) instead of starting a thread each.
+  void hand_off() {
+    call_->finish();
+    state_->release_unrecorded();
     complete_with(error_);
   }
 
@@ -308,6 +331,11 @@ class run_sync_op
 
   using result_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
+  /// queued: submitted, the function not started; running: started (by a
+  /// worker that won the race against cancel()); done: cancelled before it
+  /// started, or never submitted.
+  enum class phase : unsigned char { queued, running, done };
+
   Handler handler_;
   tracked_executor work_;
   std::optional<F> fn_;
@@ -316,10 +344,11 @@ class run_sync_op
   limiter_state* const state_;
   blocking_pool& pool_;
   const bool abandon_on_cancel_;
-  const std::shared_ptr<held_token> held_;
+  const std::shared_ptr<worker_call> call_;
   std::optional<result_type> result_;
   std::exception_ptr error_;
   std::atomic<bool> completed_{false};
+  std::atomic<phase> phase_{phase::queued};
 };
 
 template <class F>
@@ -390,12 +419,21 @@ struct initiate_run_sync {
 /// returns and before the completion is delivered, so the limiter's
 /// `statistics()` no longer count it when the caller resumes.
 ///
-/// Cancellation (the handler's cancellation slot, any type): while waiting
-/// for a token, the wait is abandoned and the call completes with
-/// `boost::system::system_error(operation_aborted)`; `fn` never runs. Once
-/// `fn` runs, cancellation is ignored unless `options.abandon_on_cancel`,
-/// in which case terminal cancellation completes the call at once (partial
-/// and total cancellation promise no side effects, so they are ignored).
+/// Borrowing: the token is taken on behalf of this call, never of the
+/// calling task (anyio's to_thread.run_sync borrows for a fresh object per
+/// call too), so the limiter's one-token-per-borrower rule does not apply:
+/// a task may have several calls in flight on one limiter.
+///
+/// Cancellation (the handler's cancellation slot): until `fn` has started
+/// (while the call waits for a token, or for a worker), any type of
+/// cancellation aborts the call: `fn` never runs, a token already taken is
+/// returned at once, and the call completes with
+/// `boost::system::system_error(operation_aborted)` (anyio checks for
+/// cancellation before it starts the function too). Once `fn` runs,
+/// partial and total cancellation are ignored (they promise no side
+/// effects); terminal cancellation cancels the tasks `fn` started with
+/// `from_thread::run` (anyio: they live in the host's cancel scope), and
+/// with `options.abandon_on_cancel` also completes the call at once.
 ///
 /// Errors (delivered as the exception_ptr, rethrown by `use_awaitable`):
 /// `fn`'s exception; `system_error(operation_aborted)` on cancellation;

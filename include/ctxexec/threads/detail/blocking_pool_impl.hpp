@@ -3,6 +3,11 @@
 // Not API. The state of a `blocking_pool`: a FIFO queue of work items, the
 // worker threads, and the `from_thread` waiters of those workers; and
 // `loop_watch`, the from_thread waiters of one event loop.
+//
+// An item may hand back a continuation (a hand-off). The worker counts as
+// idle before it runs it, so that whoever the hand-off tells the item is
+// done (run_sync_with_context posts its caller's completion there) finds
+// the worker available for its next item instead of starting a thread.
 
 #ifndef CTXEXEC_THREADS_DETAIL_BLOCKING_POOL_IMPL_HPP
 #define CTXEXEC_THREADS_DETAIL_BLOCKING_POOL_IMPL_HPP
@@ -23,6 +28,7 @@
 #include <list>
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 namespace ctxexec::detail {
@@ -75,6 +81,9 @@ class blocking_pool_impl
     : public std::enable_shared_from_this<blocking_pool_impl> {
  public:
   using work_item = absl::AnyInvocable<void() &&>;
+  /// What the queue holds: an item that returns its hand-off (empty for
+  /// none), run once the worker counts as idle.
+  using task = absl::AnyInvocable<work_item() &&>;
   using clock = std::chrono::steady_clock;
 
   struct counts {
@@ -105,7 +114,7 @@ class blocking_pool_impl
   }
   std::size_t max_threads() const noexcept { return max_threads_; }
 
-  void submit(work_item item) {
+  void submit(task item) {
     std::list<std::thread> exited;
     {
       mutex_lock lock(mu_);
@@ -215,14 +224,23 @@ class blocking_pool_impl
     mu_.lock();
     for (;;) {
       if (!queue_.empty()) {
-        work_item item = std::move(queue_.front());
+        task item = std::move(queue_.front());
         queue_.pop_front();
         queued_.store(queue_.size(), std::memory_order_release);
         ++running_;
         mu_.unlock();
-        run_item(std::move(item));
+        work_item hand_off = run_item(std::move(item));
         mu_.lock();
         --running_;
+        if (hand_off) {
+          // Idle first: a submit() made by whoever the hand-off tells finds
+          // this worker (it looks at the queue again before it waits).
+          ++idle_;
+          mu_.unlock();
+          run_item(std::move(hand_off));
+          mu_.lock();
+          --idle_;
+        }
         continue;
       }
       if (closed_) break;
@@ -267,9 +285,11 @@ class blocking_pool_impl
     } while (clock::now() < deadline);
   }
 
-  static void run_item(work_item item) noexcept {
+  /// Runs an item or a hand-off; returns what it returns.
+  template <class Item>
+  static std::invoke_result_t<Item&&> run_item(Item item) noexcept {
     try {
-      std::move(item)();
+      return std::move(item)();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ctxexec::blocking_pool: a work item threw: %s\n",
                    e.what());
@@ -287,7 +307,7 @@ class blocking_pool_impl
   mutable mutex mu_;
   condition_variable work_available_;
   condition_variable all_exited_;
-  std::deque<work_item> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<task> queue_ ABSL_GUARDED_BY(mu_);
   std::atomic<std::size_t> queued_{0};  // queue_.size(), for pollers
   std::atomic<bool> closing_{false};    // closed_, for pollers
   std::list<std::thread> threads_list_ ABSL_GUARDED_BY(mu_);

@@ -15,11 +15,21 @@
 // then passes on. Cancellation finds its operation through a table entry
 // (index plus ticket), never through a pointer that may dangle, as Asio's
 // own operations cancel by key.
+//
+// Borrowers (see borrower.hpp): a borrower that is not anonymous has at
+// most one record, from its acquire (or successful try_acquire) until its
+// token is released or its operation leaves without one; a second request
+// while the record exists is refused at once. A record holds a pointer to
+// its operation until the operation's completion runs, then none. A
+// release whose borrower has no token recorded cannot tell whose token
+// returns: it forgets every recorded holder, so the check never refuses a
+// borrower whose token went back that way; it only stops checking them.
 
 #ifndef CTXEXEC_THREADS_DETAIL_LIMITER_STATE_HPP
 #define CTXEXEC_THREADS_DETAIL_LIMITER_STATE_HPP
 
 #include <ctxexec/detail/refcount.hpp>
+#include <ctxexec/threads/detail/borrower.hpp>
 #include <ctxexec/threads/detail/mutex.hpp>
 #include <ctxexec/threads/errors.hpp>
 
@@ -39,6 +49,7 @@
 #include <limits>
 #include <memory>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -50,7 +61,8 @@ class limiter_state;
 /// status are guarded by the owning limiter_state's mutex.
 class limiter_waiter {
  public:
-  enum class status : unsigned char { queued, granted, aborted };
+  /// refused: a borrower's second request, completed at once.
+  enum class status : unsigned char { queued, granted, aborted, refused };
   static constexpr std::size_t no_entry =
       std::numeric_limits<std::size_t>::max();
 
@@ -64,8 +76,9 @@ class limiter_waiter {
 
  protected:
   using post_fn = void (*)(limiter_waiter*) noexcept;
-  limiter_waiter(limiter_state* state, post_fn post) noexcept
-      : state_(state), post_(post) {}
+  limiter_waiter(limiter_state* state, post_fn post,
+                 borrower_id borrower) noexcept
+      : state_(state), post_(post), borrower_(borrower) {}
   ~limiter_waiter() = default;
 
   limiter_state* const state_;
@@ -76,7 +89,9 @@ class limiter_waiter {
   limiter_waiter* prev_ = nullptr;  // FIFO queue, or the list to post
   limiter_waiter* next_ = nullptr;
   status status_ = status::queued;
+  bool recorded_ = false;         // borrower_ has a record naming this
   std::size_t entry_ = no_entry;  // cancellation table index
+  const borrower_id borrower_;
 };
 
 /// Counters read together under the lock.
@@ -101,22 +116,48 @@ class limiter_state {
     if (detail::drop_ref(refs_)) delete this;
   }
 
-  bool try_acquire() noexcept {
+  /// Takes a free token for `b` unless a waiter is queued. Throws
+  /// limiter_error when `b` already borrows, std::bad_alloc (nothing
+  /// changed).
+  bool try_acquire(borrower_id b) {
     mutex_lock lock(mu_);
+    if (!b.anonymous() && borrowers_.contains(b)) {
+      throw limiter_error(
+          limiter_errc::already_borrowing,
+          "capacity_limiter::try_acquire(): this borrower is already holding "
+          "one of this CapacityLimiter's tokens");
+    }
     if (head_ != nullptr || borrowed_ >= total_) return false;
+    if (!b.anonymous()) {
+      borrowers_.emplace(b, nullptr);
+      ++held_records_;
+    }
     ++borrowed_;
     return true;
   }
 
-  void release() {
+  /// Returns a token on behalf of `b`: its own, if it has one recorded;
+  /// otherwise some token, whose borrower is then unknown (see the file
+  /// comment). Throws limiter_error when none is borrowed.
+  void release(borrower_id b) {
     limiter_waiter* ready;
     {
       mutex_lock lock(mu_);
-      if (borrowed_ == 0) {
-        throw limiter_error(
-            "capacity_limiter::release(): none of this limiter's tokens is "
-            "borrowed");
-      }
+      check_borrowed_locked();
+      if (!release_recorded_locked(b)) forget_holders_locked();
+      --borrowed_;
+      ready = grant_locked();
+    }
+    post_all(ready);
+  }
+
+  /// Returns a token that was never recorded: one ctxexec's own parts took
+  /// anonymously. Throws limiter_error when none is borrowed.
+  void release_unrecorded() {
+    limiter_waiter* ready;
+    {
+      mutex_lock lock(mu_);
+      check_borrowed_locked();
       --borrowed_;
       ready = grant_locked();
     }
@@ -158,17 +199,20 @@ class limiter_state {
       switch (w->status_) {
         case limiter_waiter::status::queued:
           unlink_locked(w);
+          drop_record_locked(w);
           w->status_ = limiter_waiter::status::aborted;
           w->next_ = nullptr;
           ready = w;  // leaves the queue: its completion gets posted
           break;
         case limiter_waiter::status::granted:
           // Its completion is posted already and will see `aborted`.
+          drop_record_locked(w);
           w->status_ = limiter_waiter::status::aborted;
           --borrowed_;
           ready = grant_locked();  // the token passes on
           break;
         case limiter_waiter::status::aborted:
+        case limiter_waiter::status::refused:
           return;
       }
     }
@@ -176,11 +220,16 @@ class limiter_state {
   }
 
   /// Called by the completion before it invokes the handler: forgets the
-  /// operation. Returns whether it holds a token.
-  bool finish(limiter_waiter* w) noexcept {
+  /// operation (its borrower's record, if any, now holds a delivered
+  /// token). Returns its final status.
+  limiter_waiter::status finish(limiter_waiter* w) noexcept {
     mutex_lock lock(mu_);
     forget_locked(w);
-    return w->status_ == limiter_waiter::status::granted;
+    if (w->recorded_) {
+      borrowers_.find(w->borrower_)->second = nullptr;
+      w->recorded_ = false;
+    }
+    return w->status_;
   }
 
   /// Called when a posted completion is destroyed without running (its
@@ -190,6 +239,7 @@ class limiter_state {
     {
       mutex_lock lock(mu_);
       forget_locked(w);
+      drop_record_locked(w);
       if (w->status_ == limiter_waiter::status::granted) {
         --borrowed_;
         ready = grant_locked();
@@ -204,6 +254,7 @@ class limiter_state {
     {
       mutex_lock lock(mu_);
       for (limiter_waiter* w = head_; w != nullptr; w = w->next_) {
+        drop_record_locked(w);
         w->status_ = limiter_waiter::status::aborted;
       }
       ready = head_;  // already linked in FIFO order
@@ -254,6 +305,7 @@ class limiter_state {
     while (head_ != nullptr && borrowed_ < total_) {
       last = head_;
       last->status_ = limiter_waiter::status::granted;
+      if (last->recorded_) ++held_records_;
       head_ = last->next_;
       ++borrowed_;
       --waiting_;
@@ -299,6 +351,54 @@ class limiter_state {
     return index;
   }
 
+  void check_borrowed_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (borrowed_ == 0) {
+      throw limiter_error(limiter_errc::not_borrowing,
+                          "capacity_limiter::release(): none of this "
+                          "limiter's tokens is borrowed");
+    }
+  }
+
+  /// Whether a record names a token: delivered, or granted to its
+  /// operation.
+  static bool holds(limiter_waiter* op) noexcept {
+    return op == nullptr || op->status_ == limiter_waiter::status::granted;
+  }
+
+  /// Erases `b`'s record if it holds a token. Returns whether it did.
+  bool release_recorded_locked(borrower_id b)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (b.anonymous() || held_records_ == 0) return false;
+    const auto it = borrowers_.find(b);
+    if (it == borrowers_.end() || !holds(it->second)) return false;
+    if (it->second != nullptr) it->second->recorded_ = false;
+    borrowers_.erase(it);
+    --held_records_;
+    return true;
+  }
+
+  /// Erases the record of `w`, which is leaving without its token or with
+  /// it taken back.
+  void drop_record_locked(limiter_waiter* w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!w->recorded_) return;
+    if (w->status_ == limiter_waiter::status::granted) --held_records_;
+    borrowers_.erase(w->borrower_);
+    w->recorded_ = false;
+  }
+
+  /// Forgets every record that holds a token (a release could not tell
+  /// whose token it returned). Records of queued operations stay.
+  void forget_holders_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (held_records_ == 0) return;
+    std::erase_if(borrowers_, [](const auto& record) {
+      if (!holds(record.second)) return false;
+      if (record.second != nullptr) record.second->recorded_ = false;
+      return true;
+    });
+    held_records_ = 0;
+  }
+
   /// Posts the completions of a list built by grant_locked() or close().
   static void post_all(limiter_waiter* w) noexcept {
     while (w != nullptr) {
@@ -317,6 +417,11 @@ class limiter_state {
   std::vector<entry> entries_ ABSL_GUARDED_BY(mu_);
   std::size_t free_entry_ ABSL_GUARDED_BY(mu_) = limiter_waiter::no_entry;
   std::uint64_t last_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // One record per borrower with a token or a request: its operation
+  // until the completion runs, then nullptr.
+  std::unordered_map<borrower_id, limiter_waiter*, borrower_hash> borrowers_
+      ABSL_GUARDED_BY(mu_);
+  std::size_t held_records_ ABSL_GUARDED_BY(mu_) = 0;  // records that hold
   std::atomic<std::uint32_t> refs_{1};
 };
 
@@ -325,28 +430,43 @@ void limiter_state::start(limiter_waiter* w, Slot& slot) {
   limiter_waiter* ready = nullptr;
   {
     mutex_lock lock(mu_);
-    if (slot.is_connected()) {
-      // Installed before the operation is published, so that no
-      // completion can run (and clear the slot) before it is in place.
-      const std::size_t index = enter_locked(w);
-      w->entry_ = index;
-      try {
-        slot.template emplace<cancellation>(this, index,
-                                            entries_[index].ticket);
-      } catch (...) {
-        forget_locked(w);
-        throw;
+    if (!w->borrower_.anonymous()) {
+      if (borrowers_.contains(w->borrower_)) {
+        // A second request of one borrower: refused at once, as anyio
+        // raises; nothing to cancel, so no handler in the slot.
+        w->status_ = limiter_waiter::status::refused;
+        ready = w;
+      } else {
+        borrowers_.emplace(w->borrower_, w);  // std::bad_alloc: no change
+        w->recorded_ = true;
       }
     }
-    if (head_ == nullptr && borrowed_ < total_) {
-      ++borrowed_;
-      w->status_ = limiter_waiter::status::granted;
-      ready = w;
-    } else {
-      w->prev_ = tail_;
-      (tail_ != nullptr ? tail_->next_ : head_) = w;
-      tail_ = w;
-      ++waiting_;
+    if (ready == nullptr) {
+      if (slot.is_connected()) {
+        // Installed before the operation is published, so that no
+        // completion can run (and clear the slot) before it is in place.
+        try {
+          const std::size_t index = enter_locked(w);
+          w->entry_ = index;
+          slot.template emplace<cancellation>(this, index,
+                                              entries_[index].ticket);
+        } catch (...) {
+          forget_locked(w);
+          drop_record_locked(w);
+          throw;
+        }
+      }
+      if (head_ == nullptr && borrowed_ < total_) {
+        ++borrowed_;
+        w->status_ = limiter_waiter::status::granted;
+        if (w->recorded_) ++held_records_;
+        ready = w;
+      } else {
+        w->prev_ = tail_;
+        (tail_ != nullptr ? tail_->next_ : head_) = w;
+        tail_ = w;
+        ++waiting_;
+      }
     }
   }
   if (ready != nullptr) ready->post();
@@ -362,17 +482,18 @@ class limiter_op final : public limiter_waiter {
       boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
   using allocator_type = boost::asio::associated_allocator_t<Handler>;
 
-  /// Initiates the operation on `state`. Throws std::bad_alloc; the handler
-  /// is then destroyed without being invoked.
+  /// Initiates the operation on `state` for `borrower`. Throws
+  /// std::bad_alloc; the handler is then destroyed without being invoked.
   static void initiate(limiter_state& state,
-                       const boost::asio::any_io_executor& io_ex, Handler h) {
+                       const boost::asio::any_io_executor& io_ex,
+                       borrower_id borrower, Handler h) {
     auto slot = boost::asio::get_associated_cancellation_slot(h);
     const allocator_type alloc = boost::asio::get_associated_allocator(h);
     op_allocator a(alloc);
     limiter_op* op = std::allocator_traits<op_allocator>::allocate(a, 1);
     try {
       auto ex = boost::asio::get_associated_executor(h, io_ex);
-      new (op) limiter_op(&state, std::move(h), std::move(ex), alloc);
+      new (op) limiter_op(&state, borrower, std::move(h), std::move(ex), alloc);
     } catch (...) {
       std::allocator_traits<op_allocator>::deallocate(a, op, 1);
       throw;
@@ -415,9 +536,9 @@ class limiter_op final : public limiter_waiter {
     allocator_type alloc_;
   };
 
-  limiter_op(limiter_state* state, Handler&& h, executor_type ex,
-             const allocator_type& alloc)
-      : limiter_waiter(state, &post_completion),
+  limiter_op(limiter_state* state, borrower_id borrower, Handler&& h,
+             executor_type ex, const allocator_type& alloc)
+      : limiter_waiter(state, &post_completion, borrower),
         handler_(std::move(h)),
         work_(std::move(ex)),
         alloc_(alloc) {
@@ -441,13 +562,23 @@ class limiter_op final : public limiter_waiter {
   /// Runs on the handler's executor: frees the operation before the
   /// upcall, as Asio's operations do, then invokes the handler.
   void complete() {
-    const bool granted = state_->finish(this);
+    const status outcome = state_->finish(this);
     Handler handler(std::move(handler_));
     auto work(std::move(work_));  // counted until the handler returns
     destroy();
-    std::move(handler)(granted ? boost::system::error_code()
-                               : boost::system::error_code(
-                                     boost::asio::error::operation_aborted));
+    switch (outcome) {
+      case status::granted:
+        std::move(handler)(boost::system::error_code());
+        break;
+      case status::refused:
+        std::move(handler)(
+            boost::system::error_code(limiter_errc::already_borrowing));
+        break;
+      default:
+        std::move(handler)(
+            boost::system::error_code(boost::asio::error::operation_aborted));
+        break;
+    }
   }
 
   Handler handler_;
