@@ -6,7 +6,7 @@
 #include <ctxexec/asio.hpp>
 #include "../context_fixture.hpp"
 #include "../run_loop.hpp"
-#include "sharing.hpp"
+#include "../sharing.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>

@@ -3,6 +3,7 @@
 #include <ctxexec/context_var.hpp>
 #include <ctxexec/threads/capacity_limiter.hpp>
 #include "context_fixture.hpp"
+#include "sharing.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
@@ -59,6 +60,22 @@ TEST_F(BlockingPoolTest, ItemRunsInItsContextAndTheWorkerReturnsToEmpty) {
   EXPECT_TRUE(empty.get_future().get());
   EXPECT_EQ(same_worker.get_future().get(), worker_id);
   EXPECT_EQ(pool_other.try_get(), nullptr);  // nothing flowed back
+}
+
+// An item whose context object another thread has entered waits for it to
+// be exited, then runs in it: a pool thread may block; ending the process
+// would not do.
+TEST_F(BlockingPoolTest, ItemWaitsForAContextEnteredElsewhere) {
+  ctxexec::context_var<int> tag("tag", 0);
+  ctxexec::context ctx;
+  ctxexec_test::holder_thread holder(ctx, tag);
+  std::promise<int> seen;
+  ctxexec::blocking_pool pool;
+  pool.submit(ctx, [&] { seen.set_value(tag.get()); });
+  holder.wait_for_a_waiter();
+  holder.release();
+  EXPECT_EQ(seen.get_future().get(), 2);
+  pool.shutdown();
 }
 
 TEST_F(BlockingPoolTest, ThreadsStartOnDemandAndItemsRunConcurrently) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <future>
 #include <latch>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -72,6 +73,46 @@ TEST_F(FromThreadTest, RoundTripFromAWorkerRunsOnTheLoopInACopy) {
   EXPECT_EQ(r.async_seen, 6);
   EXPECT_EQ(r.worker_after, 6);  // the loop's write did not flow back
   EXPECT_EQ(r.sync_thread, loop_thread);
+}
+
+// The library's own per-call state (the token a run_sync function holds,
+// the tasks it started) rides in the context where the user's values do,
+// but never shows: not in size(), not in iteration or printing, on the
+// worker or on the loop through from_thread. Python's len(ctx) counts only
+// user variables.
+TEST_F(FromThreadTest, LibraryStateIsInvisibleInTheContext) {
+  asio::io_context io;
+  auto ex = io.get_executor();
+  struct view {
+    std::size_t size;
+    std::string printed;
+  };
+  auto look = [] {
+    const ctxexec::context ctx = ctxexec::copy_context();
+    std::ostringstream os;
+    os << ctx;
+    return view{ctx.size(), os.str()};
+  };
+  view on_worker{}, on_loop{}, in_task{};
+  ctxexec::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto guard = ft_var.scoped_set(5);  // the user's one variable
+        co_await ctxexec::run_sync_with_context(
+            [&] {
+              on_worker = look();
+              on_loop = ctxexec::from_thread::run_sync(ex, look);
+              in_task = ctxexec::from_thread::run(
+                  ex, [&]() -> awaitable<view> { co_return look(); });
+            },
+            use_awaitable);
+      },
+      asio::detached);
+  io.run();
+  for (const view& v : {on_worker, on_loop, in_task}) {
+    EXPECT_EQ(v.size, 1u);
+    EXPECT_EQ(v.printed, "{ft_var=5}");
+  }
 }
 
 TEST_F(FromThreadTest, ExceptionsAndVoidResults) {

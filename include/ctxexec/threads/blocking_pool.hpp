@@ -92,9 +92,11 @@ struct blocking_pool_statistics {
 /// member may be called from any thread).
 ///
 /// Propagation: `submit(ctx, item)` runs `item` inside `ctx` (as
-/// `ctx.run(item)`: writes the item makes stay in `ctx`); `submit(item)`
-/// runs it in a fresh empty context. Afterwards the worker is back in its
-/// own empty context. Nothing is captured at submit time except `ctx`.
+/// `ctx.run(item)`: writes the item makes stay in `ctx`; if another thread
+/// has `ctx` entered when the item starts, the worker waits for it to be
+/// exited first); `submit(item)` runs it in a fresh empty context.
+/// Afterwards the worker is back in its own empty context. Nothing is
+/// captured at submit time except `ctx`.
 ///
 /// Shutdown: `shutdown()` (and the destructor) stops accepting items, runs
 /// every item already queued, and joins every thread. No item is dropped.
@@ -104,9 +106,8 @@ struct blocking_pool_statistics {
 ///
 /// Errors: `submit()` throws `shutdown_error` after `shutdown()` began, and
 /// std::system_error if a thread cannot be started (the item is then not
-/// queued). `ctx` must not be entered elsewhere while the item runs (a
-/// fresh `copy_context()` never is): `run()` would throw, and an exception
-/// escaping an item calls std::terminate.
+/// queued). An exception escaping an item calls std::terminate, as one
+/// escaping a std::thread does.
 ///
 /// Example:
 ///   pool.submit(ctxexec::copy_context(), [conn] { conn->exec(sql); });
@@ -132,7 +133,10 @@ class blocking_pool {
   void submit(context ctx, work_item item) {
     impl_->submit(
         [ctx = std::move(ctx), item = std::move(item)]() mutable -> work_item {
-          ctx.run([&] { std::move(item)(); });
+          // Entered for the item; while another thread has it entered, the
+          // worker waits for it (a pool thread may block).
+          detail::held_scope scope(detail::context_access::impl(ctx));
+          std::move(item)();
           return nullptr;
         });
   }

@@ -9,8 +9,10 @@
 //   cancelling the call cancels them: anyio's from_thread.run tasks live in
 //   the host task's cancel scope.
 //
-// The call is found through a context variable, which from_thread copies
-// to the loop with the rest of the worker's context.
+// The call is found through a hidden context variable, which from_thread
+// copies to the loop with the rest of the worker's context: neither there
+// nor on the worker does it show in the context's size, iteration or
+// printing.
 
 #ifndef CTXEXEC_THREADS_DETAIL_WORKER_CALL_HPP
 #define CTXEXEC_THREADS_DETAIL_WORKER_CALL_HPP
@@ -91,10 +93,12 @@ class worker_call {
   std::vector<std::shared_ptr<task>> tasks_ ABSL_GUARDED_BY(mu_);
 };
 
-/// The variable that holds the call, in the worker's copy of the context.
+/// The variable that holds the call, in the worker's copy of the context: a
+/// hidden one, which contexts carry but never count, list or print.
 inline context_var<std::shared_ptr<worker_call>>& worker_call_var() {
-  static auto* var =
-      new context_var<std::shared_ptr<worker_call>>("ctxexec.worker_call");
+  using value = std::shared_ptr<worker_call>;
+  static auto* var = new context_var<value>(
+      context_var_access::hidden<value>("ctxexec.worker_call"));
   return *var;
 }
 

@@ -1,10 +1,10 @@
-// tests/asio/sharing.hpp: helpers of the tests of one context object used
+// tests/sharing.hpp: helpers of the tests of one context object used
 // by several threads: the values that concurrent flows write into it, the
 // check that a read returns one of them ("some flow really set it"), not a
 // torn or freed one; and a thread that holds an object entered until told.
 
-#ifndef CTXEXEC_TESTS_ASIO_SHARING_HPP
-#define CTXEXEC_TESTS_ASIO_SHARING_HPP
+#ifndef CTXEXEC_TESTS_SHARING_HPP
+#define CTXEXEC_TESTS_SHARING_HPP
 
 #include <ctxexec/context.hpp>
 
@@ -87,4 +87,4 @@ class holder_thread {
 
 }  // namespace ctxexec_test
 
-#endif  // CTXEXEC_TESTS_ASIO_SHARING_HPP
+#endif  // CTXEXEC_TESTS_SHARING_HPP
