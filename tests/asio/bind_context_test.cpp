@@ -10,13 +10,20 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <latch>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -68,6 +75,132 @@ TEST_F(BindContextTest, HandlerThrowingOutOfRunLeavesTheRootContext) {
   io.restart();
   io.run();  // the remaining handler runs in the root context
   EXPECT_EQ(after, -1);
+}
+
+// A binder is the completion handler of any Asio initiating function, with
+// Asio's handler type requirements on (the default): timers, the resolver,
+// accept and the composed async_connect, socket reads and writes, the
+// composed async_read and async_write, Beast's http::async_read and
+// async_write, and inside as_tuple and redirect_error. Every handler runs in
+// the context it was bound in: the server's steps in the server's, the
+// client's in the client's.
+TEST_F(BindContextTest, BindsTheHandlerOfEveryKindOfOperation) {
+  namespace http = boost::beast::http;
+  using tcp = asio::ip::tcp;
+  using error_code = boost::system::error_code;
+  ctxexec::context_var<std::string> side("side", "none");
+  asio::io_context io(1);
+  std::vector<std::string> seen;
+  auto record = [&](const char* step, bool ok) {
+    seen.push_back(std::string(step) + (ok ? "" : "(failed)") + ":" +
+                   side.get());
+  };
+  tcp::acceptor acceptor(io,
+                         tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  const std::string port = std::to_string(acceptor.local_endpoint().port());
+  tcp::socket server(io);
+  tcp::socket client(io);
+  asio::steady_timer timer(io);
+  tcp::resolver resolver(io);
+  boost::beast::flat_buffer server_buffer, client_buffer;
+  http::request<http::string_body> request{http::verb::post, "/", 11};
+  http::request<http::string_body> received;
+  http::response<http::string_body> response, answer;
+  std::array<char, 4> server_raw{}, client_raw{};
+  error_code write_error;
+
+  {
+    auto g = side.scoped_set("server");
+    acceptor.async_accept(
+        server, ctxexec::bind_context([&](error_code ec) {
+          record("accept", !ec);
+          http::async_read(
+              server, server_buffer, received,
+              ctxexec::bind_context([&](error_code ec, std::size_t) {
+                record("http_read", !ec);
+                response.result(http::status::ok);
+                response.body() = received.body();
+                response.prepare_payload();
+                http::async_write(
+                    server, response,
+                    ctxexec::bind_context([&](error_code ec, std::size_t) {
+                      record("http_write", !ec);
+                      asio::async_read(
+                          server, asio::buffer(server_raw),
+                          ctxexec::bind_context(
+                              [&](error_code ec, std::size_t) {
+                                record("read", !ec);
+                                server.async_write_some(
+                                    asio::buffer(server_raw),
+                                    ctxexec::bind_context(
+                                        [&](error_code ec, std::size_t) {
+                                          record("write_some", !ec);
+                                        }));
+                              }));
+                    }));
+              }));
+        }));
+  }
+  {
+    auto g = side.scoped_set("client");
+    auto exchange = [&](tcp::resolver::results_type endpoints) {
+      asio::async_connect(
+          client, endpoints,
+          asio::as_tuple(ctxexec::bind_context(
+              [&](std::tuple<error_code, tcp::endpoint> result) {
+                record("connect", !std::get<0>(result));
+                request.body() = "hello";
+                request.prepare_payload();
+                http::async_write(
+                    client, request,
+                    asio::redirect_error(
+                        ctxexec::bind_context([&](std::size_t) {
+                          record("http_write", !write_error);
+                          http::async_read(
+                              client, client_buffer, answer,
+                              ctxexec::bind_context([&](error_code ec,
+                                                        std::size_t) {
+                                record("http_read", !ec);
+                                asio::async_write(
+                                    client, asio::buffer("ping", 4),
+                                    ctxexec::bind_context([&](error_code ec,
+                                                              std::size_t) {
+                                      record("write", !ec);
+                                      client.async_read_some(
+                                          asio::buffer(client_raw),
+                                          ctxexec::bind_context(
+                                              [&](error_code ec, std::size_t) {
+                                                record("read_some", !ec);
+                                              }));
+                                    }));
+                              }));
+                        }),
+                        write_error));
+              })));
+    };
+    timer.expires_after(std::chrono::milliseconds(0));
+    timer.async_wait(ctxexec::bind_context([&](error_code ec) {
+      record("timer", !ec);
+      resolver.async_resolve(
+          "127.0.0.1", port,
+          ctxexec::bind_context(
+              [&](error_code ec, tcp::resolver::results_type endpoints) {
+                record("resolve", !ec);
+                exchange(endpoints);
+              }));
+    }));
+  }
+  io.run_for(std::chrono::seconds(20));  // stops by itself well before
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{
+                "accept:server", "connect:client", "http_read:client",
+                "http_read:server", "http_write:client", "http_write:server",
+                "read:server", "read_some:client", "resolve:client",
+                "timer:client", "write:client", "write_some:server"}));
+  EXPECT_EQ(answer.body(), "hello");
+  EXPECT_EQ(std::string(client_raw.data(), 4), "ping");
+  EXPECT_EQ(side.get(), "none");  // nothing leaked into the thread's context
 }
 
 // A binder whose context object another thread has entered waits for it to

@@ -411,6 +411,34 @@ TEST_F(CoSpawnTest, SentinelNoTaskSeesAnotherTasksValues) {
   EXPECT_EQ(roots_left.load(), 0);
 }
 
+// asyncio's create_task(coro, context=ctx) runs the task in ctx itself
+// (CPython's test_context_6 expects [None, 1, 2]): so does co_spawn on a
+// context_executor, and what the tasks set stays in ctx.
+TEST_F(CoSpawnTest, SpawningOnAContextExecutorRunsTheTaskInItsContext) {
+  context_var<int> cvar("cvar");
+  asio::io_context io;
+  ctxexec::context ctx;
+  auto ex = ctxexec::make_context_executor(io.get_executor(), ctx);
+  std::vector<std::optional<int>> seen;
+  auto task = [&](int value) -> awaitable<void> {
+    const int* v = cvar.try_get();
+    seen.push_back(v != nullptr ? std::optional<int>(*v) : std::nullopt);
+    (void)cvar.set(value);
+    co_await asio::post(use_awaitable);
+  };
+  ctxexec::co_spawn(ex, task(1), asio::detached);
+  io.run();
+  io.restart();
+  ctxexec::co_spawn(ex, task(2), asio::detached);
+  io.run();
+  ctx.run([&] {
+    const int* v = cvar.try_get();
+    seen.push_back(v != nullptr ? std::optional<int>(*v) : std::nullopt);
+  });
+  EXPECT_EQ(seen, (std::vector<std::optional<int>>{std::nullopt, 1, 2}));
+  EXPECT_EQ(cvar.try_get(), nullptr);  // the spawner's context: untouched
+}
+
 // Asio's own operators run both branches in the parent task's context
 // object, on whichever threads resume them: the object must never be used
 // by two threads at once (no data race, no freed value read), whatever the

@@ -286,9 +286,15 @@ class async_result<ctxexec::context_binder<T>, Signatures...>
     Initiation initiation;
   };
 
+  // The return type is spelled out, not deduced, so that a handler that
+  // does not fit a signature makes completion_token_for false instead of an
+  // error (Asio probes overloads such as the move-accept with it).
   template <class Initiation, class RawCompletionToken, class... Args>
-  static decltype(auto) initiate(Initiation&& initiation,
-                                 RawCompletionToken&& token, Args&&... args) {
+  static auto initiate(Initiation&& initiation, RawCompletionToken&& token,
+                       Args&&... args)
+      -> decltype(async_initiate<T, Signatures...>(
+          std::declval<init_wrapper<std::decay_t<Initiation>>>(),
+          std::declval<T&>(), std::declval<Args>()...)) {
     // An rvalue token gives up its context (as async_initiate moves from
     // the target token): no copy of the context.
     constexpr bool take = !std::is_lvalue_reference_v<RawCompletionToken> &&
