@@ -150,6 +150,10 @@ def check_log(requests, log, plain, lines_per_request):
             check(message in messages, f"{r.target}: no log line {message!r}")
 
 
+def print_log(log):
+    print("server log (stderr):\n" + "".join(log), file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -162,6 +166,7 @@ def main():
     log = []
     drain = threading.Thread(target=lambda: log.extend(server.stderr))
     drain.start()
+    failed = True
     try:
         first = []
         reader = threading.Thread(target=read_first_line,
@@ -185,14 +190,19 @@ def main():
             c.join(TIMEOUT * REQUESTS)
             check(not c.is_alive(), "a client did not finish in time")
         check(not errors, "\n".join(errors))
+        failed = False
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             status = server.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
             raise
-        drain.join(TIMEOUT)
+        finally:
+            drain.join(TIMEOUT)
+            if failed:
+                print_log(log)
     try:
         check(status == 0, f"the server exited with {status}")
         requests = [r for rs in per_connection for r in rs]
@@ -200,7 +210,7 @@ def main():
         check_log(requests, [line.rstrip("\n") for line in log], args.plain,
                   args.log_lines)
     except Failure:
-        print("server log:\n" + "".join(log), file=sys.stderr)
+        print_log(log)
         raise
     print(f"{len(requests)} requests on {CONNECTIONS} connections, "
           f"{len(log)} log lines: all carry their own ids" if not args.plain
