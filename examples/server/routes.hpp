@@ -192,8 +192,10 @@ boost::asio::awaitable<void> route_chain(Mode& m, const route_env& env,
   std::string upstream_body;
   std::string error;
   try {
+    std::string no_body;
     client_response up =
-        co_await call_out(m, *env.upstream, http::verb::get, target, {});
+        co_await call_out(m, *env.upstream, http::verb::get, std::move(target),
+                          std::move(no_body));
     boost::system::error_code ec;
     const boost::json::value v = boost::json::parse(up.body(), ec);
     if (up.result() != http::status::ok || ec || !v.is_object()) {
@@ -246,11 +248,16 @@ boost::asio::awaitable<void> route_test(Mode& m, const request& req,
                      m.user(), "each element needs an http \"url\"");
       co_return;
     }
+    // Arguments are built before the co_await: GCC 12 mishandles some
+    // temporaries inside a co_await expression (it may copy a string's
+    // bytes without fixing its pointer).
+    std::string payload = "[]";
+    if (args != nullptr) payload = boost::json::serialize(*args);
+    std::string path = target->target;
     int status = 0;
     try {
       client_response r = co_await call_out(
-          m, *target, http::verb::post, target->target,
-          args != nullptr ? boost::json::serialize(*args) : std::string("[]"));
+          m, *target, http::verb::post, std::move(path), std::move(payload));
       status = r.result_int();
     } catch (const std::exception&) {
       status = 0;  // unreachable: recorded, and the next one is tried

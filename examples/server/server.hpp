@@ -490,9 +490,12 @@ class server {
       request req = parser.release();
       const bool keep = req.keep_alive();
       l.shard->in_flight.add();
-      const bool written = with_context
-                               ? co_await serve_context(stream, req, keep)
-                               : co_await serve_plain(stream, req, keep);
+      bool written = false;
+      if (with_context) {
+        written = co_await serve_context(stream, req, keep);
+      } else {
+        written = co_await serve_plain(stream, req, keep);
+      }
       l.shard->in_flight.sub();
       if (!written || !keep) break;
     }
