@@ -18,12 +18,14 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 ABSL_FLAG(std::uint16_t, port, 0, "port on 127.0.0.1 (0: any free port)");
 ABSL_FLAG(int, threads, 2, "event loop (io) threads");
@@ -43,7 +45,21 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ctxexec demo server: GET /async?ms=N, /sync?ms=N, /chain?hops=K, "
       "/baggage/parse, /metrics; POST /test");
-  absl::ParseCommandLine(argc, argv);
+  // The flags are spelled with dashes (--db-pool, --header-timeout-ms);
+  // Abseil names them with underscores: accept both.
+  std::vector<std::string> args(argv, argv + argc);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    const std::size_t end = std::min(a.find('='), a.size());
+    for (std::size_t j = 2; j < end; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
 
   // Logs on stderr, each line with the trace and user id of the request
   // it was written for (read from the context of the thread that logs).
