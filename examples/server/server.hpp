@@ -124,12 +124,20 @@ struct loop {
 /// The loop of the calling thread (set when each loop thread starts).
 inline thread_local loop* current_loop = nullptr;
 
+/// What both modes share: the loop the request runs on.
+struct mode_base {
+  server& s;
+
+  asio::io_context::executor_type loop_executor() const {
+    return current_loop->io.get_executor();
+  }
+  http_client& client() const { return current_loop->client; }
+};
+
 /// ctxexec mode: the ids are read from context variables, wherever the
 /// code runs (also on a worker); blocking work goes through
 /// run_sync_with_context; a DB session is released by the request scope.
-struct context_mode {
-  server& s;
-
+struct context_mode : mode_base {
   const ctxexec::trace_context& span() const {
     return ctxexec::current_trace.get();
   }
@@ -137,10 +145,6 @@ struct context_mode {
   const ctxexec::baggage& baggage() const {
     return ctxexec::current_baggage.get();
   }
-  asio::io_context::executor_type loop_executor() const {
-    return current_loop->io.get_executor();
-  }
-  http_client& client() const { return current_loop->client; }
   template <class F>
   awaitable<void> offload(F f);
   awaitable<int> db_session();
@@ -148,18 +152,13 @@ struct context_mode {
 
 /// --plain mode: the ids are arguments; blocking work is a plain post to a
 /// thread pool and back.
-struct plain_mode {
-  server& s;
+struct plain_mode : mode_base {
   const request_ids& ids;
   plain_cleanups& cleanups;
 
   const ctxexec::trace_context& span() const { return ids.span; }
   std::string_view user() const { return ids.user; }
   const ctxexec::baggage& baggage() const { return ids.bag; }
-  asio::io_context::executor_type loop_executor() const {
-    return current_loop->io.get_executor();
-  }
-  http_client& client() const { return current_loop->client; }
   template <class F>
   awaitable<void> offload(F f);
   awaitable<int> db_session();
@@ -174,7 +173,7 @@ class server {
         limiter_(asio::system_executor(), config_.tokens),
         plain_pool_(config_.plain ? config_.tokens : 1),
         app_([this](request& req, response& res) -> awaitable<void> {
-          context_mode m{*this};
+          context_mode m{{*this}};
           co_await dispatch(m, env_, route_of(req.target()), req, res);
         }) {
     for (std::size_t i = 0; i < shards_.size(); ++i) {
@@ -339,7 +338,7 @@ class server {
     if (!bag.ok()) spdlog::debug("baggage header dropped");
     ids.bag = bag.value;
     ids.user = user_of(req, ids.bag);
-    plain_mode m{*this, ids, cleanups};
+    plain_mode m{{*this}, ids, cleanups};
     co_await dispatch(m, env_, route_of(req.target()), req, res);
   }
 

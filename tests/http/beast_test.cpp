@@ -13,6 +13,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <initializer_list>
 #include <string>
 
 namespace {
@@ -26,11 +27,17 @@ class BeastAdapterTest : public ctxexec_test::ContextFixture {};
 constexpr const char* kParent =
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-TEST_F(BeastAdapterTest, ContinuesAValidTraceparentWithANewSpan) {
+/// A request with kParent and one tracestate field per value.
+request with_tracestate(std::initializer_list<const char*> states) {
   request r;
   r.set("TraceParent", kParent);
-  r.insert("tracestate", "rojo=00f067aa0ba902b7");
-  r.insert("tracestate", "congo=t61rcWkgMzE");
+  for (const char* s : states) r.insert("tracestate", s);
+  return r;
+}
+
+TEST_F(BeastAdapterTest, ContinuesAValidTraceparentWithANewSpan) {
+  const request r =
+      with_tracestate({"rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"});
   const trace_context span = ctxexec::http::extract_trace_context(r);
   EXPECT_EQ(span.trace.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(span.parent.to_string(), "00f067aa0ba902b7");
@@ -60,10 +67,7 @@ TEST_F(BeastAdapterTest, MissingDuplicatedOrInvalidTraceparentStartsANewTrace) {
 }
 
 TEST_F(BeastAdapterTest, AnInvalidTracestateIsDroppedAndTheTraceContinued) {
-  request r;
-  r.set("traceparent", kParent);
-  r.insert("tracestate", "rojo=1");
-  r.insert("tracestate", "Upper=2");
+  const request r = with_tracestate({"rojo=1", "Upper=2"});
   const trace_context span = ctxexec::http::extract_trace_context(r);
   EXPECT_FALSE(span.is_root());
   EXPECT_TRUE(span.state.empty());
@@ -91,8 +95,7 @@ TEST_F(BeastAdapterTest, BaggageFieldsAreCombinedAndInvalidOnesRejected) {
 }
 
 TEST_F(BeastAdapterTest, EnterRequestSetsTheCurrentTraceAndBaggage) {
-  request r;
-  r.set("traceparent", kParent);
+  request r = with_tracestate({});
   r.set("baggage", "user.id=bob");
   ctxexec::context request_context;
   request_context.run([&] {
@@ -107,9 +110,7 @@ TEST_F(BeastAdapterTest, EnterRequestSetsTheCurrentTraceAndBaggage) {
 }
 
 TEST_F(BeastAdapterTest, InjectWritesAChildSpanItsStateAndTheBaggage) {
-  request in;
-  in.set("traceparent", kParent);
-  in.set("tracestate", "rojo=00f067aa0ba902b7");
+  const request in = with_tracestate({"rojo=00f067aa0ba902b7"});
   ctxexec::context request_context;
   request_context.run([&] {
     (void)ctxexec::http::enter_request(in);

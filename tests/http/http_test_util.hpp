@@ -6,6 +6,8 @@
 #define CTXEXEC_TESTS_HTTP_HTTP_TEST_UTIL_HPP
 
 #include <ctxexec/asio/co_spawn.hpp>
+#include <ctxexec/context_var.hpp>
+#include <ctxexec/http/middleware.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -26,6 +28,12 @@ struct test_response {
   std::string body;
   std::vector<std::string> log;
 };
+
+using test_stack = ctxexec::http::middleware_stack<test_request, test_response>;
+
+/// Variables that middleware and handlers set in the tests.
+inline ctxexec::context_var<std::string> user("user", "-");
+inline ctxexec::context_var<std::string> outcome("outcome", "-");
 
 /// Runs `a` as a ctxexec task on `io` until `io` runs out of work; returns
 /// its result, or rethrows its exception.

@@ -22,15 +22,11 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-using ctxexec_test::run_task;
-using ctxexec_test::test_request;
-using ctxexec_test::test_response;
-using stack = ctxexec::http::middleware_stack<test_request, test_response>;
+// test_request, test_response, test_stack, run_task, user, outcome.
+using namespace ctxexec_test;  // NOLINT(google-build-using-namespace)
+using stack = test_stack;
 
 class MiddlewareTest : public ctxexec_test::ContextFixture {};
-
-ctxexec::context_var<std::string> user("user", "-");
-ctxexec::context_var<std::string> outcome("outcome", "-");
 
 awaitable<void> echo_user(test_request&, test_response& res) {
   res.body = user.get();

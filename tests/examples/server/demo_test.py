@@ -445,14 +445,6 @@ class PlainModeTest(ContractTest):
     """--plain serves the same contract."""
     flags = ("--plain",)
 
-    def test_sync_reads_the_ids_on_a_worker_holding_a_db_session(self):
-        r, body = self.server.get_json(
-            "/sync?ms=20", {"traceparent": TRACEPARENT, "x-user-id": "carol"})
-        self.assertEqual(r.status, 200)
-        self.assert_contract(body, "/sync", thread="worker")
-        self.assertEqual(body["trace_id"], TRACE)
-        self.assertEqual(body["user_id"], "carol")
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
