@@ -3,8 +3,8 @@
 // round-robin; each connection is served by one coroutine on its loop.
 //
 // Two modes serve the same routes (routes.hpp):
-//   * ctxexec (default): the connection is a ctxexec task; each request runs
-//     through ctxexec::http::serve_request (its own copy of the context, a
+//   * ctxexec (default): each request a connection reads runs through
+//     ctxexec::http::serve_request (a task in its own copy of the context, a
 //     request scope) and a middleware_stack: `observe` (metrics, errors,
 //     traceresponse) around `propagate` (trace context, baggage, user id
 //     into context variables) around the router.
@@ -356,14 +356,12 @@ class server {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      if (config_.plain) {
-        asio::co_spawn(target.io, connection(target, std::move(socket), false),
-                       asio::detached);
-      } else {
-        ctxexec::co_spawn(target.io,
-                          connection(target, std::move(socket), true),
-                          asio::detached);
-      }
+      // The connection loop is a plain coroutine in both modes: it holds no
+      // request state. In ctxexec mode each request it reads runs in a
+      // ctxexec task of its own (serve_request).
+      asio::co_spawn(target.io,
+                     connection(target, std::move(socket), !config_.plain),
+                     asio::detached);
     }
   }
 
@@ -398,7 +396,7 @@ class server {
     response res(http::status::ok, req.version());
     try {
       co_await ctxexec::http::serve_request(
-          app_, req, res,
+          stream.get_executor(), app_, req, res,
           [&stream, keep](response& r) {
             return write_response(stream, r, keep);
           },

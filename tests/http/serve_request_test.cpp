@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -144,6 +145,22 @@ TEST_F(ServeRequestTest, ASyncHandlerSeesTheScopeAndMayRegisterCleanups) {
   EXPECT_EQ(log, (std::vector<std::string>{"write ", "closed on a worker"}));
 }
 
+TEST_F(ServeRequestTest, AScopeKeptBeyondItsRequestIsClosedNeverDangling) {
+  asio::io_context io;
+  std::shared_ptr<request_scope> kept;
+  stack app([&](test_request&, test_response&) -> awaitable<void> {
+    kept = ctxexec::http::current_request_scope.get();  // as a late task would
+    co_return;
+  });
+  test_request req;
+  test_response res;
+  recording_write write{&res.log};
+  run_task(io, ctxexec::http::serve_request(app, req, res, write));
+  ASSERT_NE(kept, nullptr);
+  EXPECT_TRUE(kept->closing());
+  EXPECT_THROW(kept->defer_sync([] {}), std::logic_error);
+}
+
 // --- Over a loopback Beast connection.
 
 using beast_request = bhttp::request<bhttp::string_body>;
@@ -166,7 +183,7 @@ awaitable<void> serve_connection(asio::ip::tcp::acceptor& acceptor,
     res.keep_alive(req.keep_alive());
     try {
       co_await ctxexec::http::serve_request(
-          app, req, res,
+          stream.get_executor(), app, req, res,
           [&](beast_response& r) -> awaitable<void> {
             r.prepare_payload();
             co_await bhttp::async_write(stream, r, use_awaitable);

@@ -88,7 +88,11 @@ baggage_parse_result enter_request(
     baggage_policy policy = baggage_policy::reject_header) {
   (void)current_trace.set(extract_trace_context(fields));
   baggage_parse_result bag = extract_baggage(fields, policy);
-  (void)current_baggage.set(bag.value);
+  // Without baggage, and none current (a new request's copy), there is
+  // nothing to set: the variable's default is the empty baggage.
+  if (!bag.value.empty() || !current_baggage.get().empty()) {
+    (void)current_baggage.set(bag.value);
+  }
   return bag;
 }
 

@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <variant>
@@ -209,18 +210,20 @@ class request_scope {
 /// The scope of the request being served: set by `serve_request()` in the
 /// request's own context, so it is seen by middleware, handlers and their
 /// sync functions, never by another request. No default: `try_get()` is
-/// nullptr outside a request.
+/// nullptr outside a request. A task that may outlive the request keeps the
+/// scope alive by copying the pointer; once the request ended, the scope is
+/// closed and `defer` throws `std::logic_error` (never a dangling scope).
 ///
 /// Thread safety, Propagation and Errors: those of `context_var`.
 ///
 /// Example:
 ///   if (auto* s = ctxexec::http::current_request_scope.try_get())
 ///     (*s)->defer_sync(close_file);
-inline context_var<request_scope*> current_request_scope{
+inline context_var<std::shared_ptr<request_scope>> current_request_scope{
     "ctxexec.http.request_scope"};
 
 inline request_scope& request_scope::current() {
-  request_scope* const* s = current_request_scope.try_get();
+  const std::shared_ptr<request_scope>* s = current_request_scope.try_get();
   if (s == nullptr || *s == nullptr) {
     throw std::logic_error(
         "ctxexec::http::request_scope::current(): no request is being served "

@@ -32,6 +32,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <exception>
+#include <memory>
 #include <utility>
 
 namespace ctxexec::http {
@@ -52,16 +53,17 @@ namespace detail {
 template <class Request, class Response, class Write>
 boost::asio::awaitable<void> serve_in_copy(
     const middleware_stack<Request, Response>& stack, Request& req,
-    Response& res, Write& write, const serve_options& options) {
-  request_scope scope(options.sync, options.counters);
+    Response& res, Write write, serve_options options) {
+  // Shared, so that a task the request starts and that outlives it finds a
+  // closed scope, never a dangling one. Not reset: this context is the
+  // request's own copy, dropped with it.
+  auto scope = std::make_shared<request_scope>(options.sync, options.counters);
+  (void)current_request_scope.set(scope);
   std::exception_ptr error;
-  {
-    auto current = current_request_scope.scoped_set(&scope);
-    try {
-      co_await stack(req, res);
-    } catch (...) {
-      error = std::current_exception();
-    }
+  try {
+    co_await stack(req, res);
+  } catch (...) {
+    error = std::current_exception();
   }
   if (!error) {
     try {
@@ -73,7 +75,7 @@ boost::asio::awaitable<void> serve_in_copy(
   // Always: after the write, after a failed handler, after a failed write
   // (the client went away).
   try {
-    co_await scope.close();
+    co_await scope->close();
   } catch (...) {
     if (!error) error = std::current_exception();
   }
@@ -90,13 +92,17 @@ boost::asio::awaitable<void> serve_in_copy(
 /// cleanups run also when the stack throws (the response is then not
 /// written) and when the write fails.
 ///
-/// Thread safety: as a coroutine; `req`, `res` and `write` must live until
-/// it completes.
+/// `ex` is the executor the request runs on (the connection's); it may be
+/// a coroutine's own executor. The returned awaitable is awaited by the
+/// connection's coroutine.
+///
+/// Thread safety: as `ctxexec::co_spawn`; `stack`, `req` and `res` must
+/// live until it completes (`write` and `options` are copied).
 ///
 /// Propagation: the request runs as a child task (`ctxexec::co_spawn`) in a
-/// copy of the calling coroutine's context, taken at the call: every layer,
-/// the handler, `write` and the cleanups run in it, and nothing they set
-/// reaches the caller or the next request. Sync handlers and sync
+/// copy of the calling thread's current context, taken at the call: every
+/// layer, the handler, `write` and the cleanups run in it, and nothing
+/// they set reaches the caller or the next request. Sync handlers and sync
 /// cleanups run in copies of it on workers.
 ///
 /// Errors: rethrows, after the cleanups, the first of: what the stack
@@ -105,16 +111,27 @@ boost::asio::awaitable<void> serve_in_copy(
 ///
 /// Example:
 ///   try {
-///     co_await serve_request(app, req, res, write);
+///     co_await serve_request(stream.get_executor(), app, req, res, write);
 ///   } catch (const std::exception&) { co_await write_500(); }
+template <class Executor, class Request, class Response, class Write>
+[[nodiscard]] boost::asio::awaitable<void> serve_request(
+    const Executor& ex, const middleware_stack<Request, Response>& stack,
+    Request& req, Response& res, Write write, serve_options options = {}) {
+  return ctxexec::co_spawn(
+      ex, detail::serve_in_copy(stack, req, res, std::move(write), options),
+      boost::asio::use_awaitable);
+}
+
+/// `serve_request(ex, ...)` on the calling coroutine's executor.
+///
+/// Example:
+///   co_await ctxexec::http::serve_request(app, req, res, write);
 template <class Request, class Response, class Write>
 boost::asio::awaitable<void> serve_request(
     const middleware_stack<Request, Response>& stack, Request& req,
     Response& res, Write write, serve_options options = {}) {
   auto ex = co_await boost::asio::this_coro::executor;
-  co_await ctxexec::co_spawn(
-      ex, detail::serve_in_copy(stack, req, res, write, options),
-      boost::asio::use_awaitable);
+  co_await serve_request(ex, stack, req, res, std::move(write), options);
 }
 
 }  // namespace ctxexec::http
