@@ -71,8 +71,8 @@ class Server:
         r, body = self.get(path, headers, conn)
         return r, json.loads(body)
 
-    def metrics(self):
-        _, body = self.get("/metrics")
+    def metrics(self, conn=None):
+        _, body = self.get("/metrics", conn=conn)
         values = {}
         for line in body.decode().splitlines():
             if line and not line.startswith("#"):
@@ -81,11 +81,17 @@ class Server:
         return values
 
     def wait_metrics(self, predicate, what, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = self.metrics()
-            if predicate(m):
-                return m
+        # One keep-alive connection: each /metrics request is finished (no
+        # longer counted in flight) before the next one is read.
+        conn = self.conn()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                m = self.metrics(conn)
+                if predicate(m):
+                    return m
+        finally:
+            conn.close()
         raise AssertionError(f"timed out waiting for {what}: {m}")
 
     def raw(self, timeout=10):
