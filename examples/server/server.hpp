@@ -172,9 +172,10 @@ class server {
         sessions_(config_.db_pool),
         limiter_(asio::system_executor(), config_.tokens),
         plain_pool_(config_.plain ? config_.tokens : 1),
-        app_([this](request& req, response& res) -> awaitable<void> {
-          context_mode m{{*this}};
-          co_await dispatch(m, env_, route_of(req.target()), req, res);
+        context_mode_{{*this}},
+        app_([this](request& req, response& res) {
+          return dispatch(context_mode_, env_, route_of(req.target()), req,
+                          res);
         }) {
     for (std::size_t i = 0; i < shards_.size(); ++i) {
       loops_.push_back(std::make_unique<loop>(i));
@@ -367,11 +368,11 @@ class server {
 
   /// Writes a response, keeping the connection open if `keep` and the
   /// server is not stopping.
-  static awaitable<void> write_response(beast::tcp_stream& stream,
-                                        response& res, bool keep) {
+  static auto write_response(beast::tcp_stream& stream, response& res,
+                             bool keep) {
     res.keep_alive(keep && !current_loop->stopping);
     res.prepare_payload();
-    co_await http::async_write(stream, res, use_awaitable);
+    return http::async_write(stream, res, use_awaitable);
   }
 
   /// Answers a request that could not be read, then the connection closes.
@@ -554,6 +555,7 @@ class server {
   ctxexec::run_sync_options sync_options_;
   asio::thread_pool plain_pool_;
   std::atomic<std::uint64_t> plain_busy_{0};
+  context_mode context_mode_;  // stateless: the server, the current loop
   stack app_;
   route_env env_;
   std::optional<tcp::acceptor> acceptor_;
