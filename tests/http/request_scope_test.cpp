@@ -102,6 +102,24 @@ TEST_F(RequestScopeTest, EveryCleanupRunsAndTheFirstErrorIsRethrown) {
   EXPECT_EQ(counters.closed.load(), 1u);
 }
 
+TEST_F(RequestScopeTest, TryCloseClosesOnlyAnEmptyScope) {
+  asio::io_context io;
+  ctxexec::http::request_scope_counters counters;
+  run_task(io, [&]() -> awaitable<void> {
+    request_scope empty({}, &counters);
+    EXPECT_TRUE(empty.try_close());
+    EXPECT_TRUE(empty.closing());
+    request_scope busy({}, &counters);
+    busy.defer_sync([] {});
+    EXPECT_FALSE(busy.try_close());  // nothing changed: close() runs it
+    EXPECT_FALSE(busy.closing());
+    co_await busy.close();
+  }());
+  EXPECT_EQ(counters.opened.load(), 2u);
+  EXPECT_EQ(counters.closed.load(), 2u);
+  EXPECT_EQ(counters.cleanups_run.load(), 1u);
+}
+
 TEST_F(RequestScopeTest, NoCleanupCanBeAddedOnceClosing) {
   asio::io_context io;
   run_task(io, [&]() -> awaitable<void> {

@@ -74,10 +74,12 @@ boost::asio::awaitable<void> serve_in_copy(
   }
   // Always: after the write, after a failed handler, after a failed write
   // (the client went away).
-  try {
-    co_await scope->close();
-  } catch (...) {
-    if (!error) error = std::current_exception();
+  if (!scope->try_close()) {
+    try {
+      co_await scope->close();
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
   }
   if (error) std::rethrow_exception(error);
 }
