@@ -40,11 +40,17 @@ ABSL_FLAG(bool, plain, false,
           "serve the same routes with plain Asio, without ctxexec");
 ABSL_FLAG(std::string, log_level, "info",
           "spdlog level: trace, debug, info, warn, error, off");
+ABSL_FLAG(bool, monitor, true,
+          "watch each event loop: lag, and handlers that block it (logged)");
+ABSL_FLAG(std::int64_t, blocked_threshold_ms, 100,
+          "a handler running longer than this is reported as blocking (ms)");
+ABSL_FLAG(bool, misbehave, false,
+          "serve GET /block?ms=N, which sleeps on the event loop thread");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ctxexec demo server: GET /async?ms=N, /sync?ms=N, /chain?hops=K, "
-      "/baggage/parse, /metrics; POST /test");
+      "/baggage/parse, /metrics, /block?ms=N (--misbehave); POST /test");
   // The flags are spelled with dashes (--db-pool, --header-timeout-ms);
   // Abseil names them with underscores: accept both.
   std::vector<std::string> args(argv, argv + argc);
@@ -82,6 +88,10 @@ int main(int argc, char** argv) {
   c.header_timeout = std::chrono::milliseconds(
       std::max<std::int64_t>(1, absl::GetFlag(FLAGS_header_timeout_ms)));
   c.plain = absl::GetFlag(FLAGS_plain);
+  c.monitor = absl::GetFlag(FLAGS_monitor);
+  c.blocked_threshold = std::chrono::milliseconds(
+      std::max<std::int64_t>(1, absl::GetFlag(FLAGS_blocked_threshold_ms)));
+  c.misbehave = absl::GetFlag(FLAGS_misbehave);
   if (!c.upstream.empty() && !demo::url::parse(c.upstream)) {
     std::cerr << "--upstream must be an http://host[:port] URL\n";
     return 2;
@@ -91,9 +101,10 @@ int main(int argc, char** argv) {
     std::cout << "listening on http://127.0.0.1:" << s.port() << std::endl;
     spdlog::info(
         "mode={} threads={} tokens={} db_pool={} upstream={} "
-        "header_timeout_ms={}",
+        "header_timeout_ms={} monitor={} misbehave={}",
         c.plain ? "plain" : "ctxexec", c.threads, c.tokens, c.db_pool,
-        c.upstream.empty() ? "self" : c.upstream, c.header_timeout.count());
+        c.upstream.empty() ? "self" : c.upstream, c.header_timeout.count(),
+        c.monitor, c.misbehave);
     s.run();
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -25,6 +25,7 @@ enum class route : std::uint8_t {
   test,
   baggage_parse,
   metrics,
+  block,    // --misbehave only
   other,    // no such route, or the wrong method
   invalid,  // a request that could not be read (400, 408, 413, 431)
   count
@@ -32,8 +33,8 @@ enum class route : std::uint8_t {
 
 inline constexpr std::array<std::string_view,
                             static_cast<std::size_t>(route::count)>
-    route_names{"/async",         "/sync",    "/chain", "/test",
-                "/baggage/parse", "/metrics", "other",  "invalid"};
+    route_names{"/async",    "/sync",  "/chain", "/test", "/baggage/parse",
+                "/metrics", "/block", "other",  "invalid"};
 
 inline std::string_view name_of(route r) {
   return route_names[static_cast<std::size_t>(r)];

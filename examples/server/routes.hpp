@@ -119,6 +119,8 @@ struct route_env {
   std::optional<url> upstream;
   /// Renders /metrics.
   std::function<std::string()> metrics;
+  /// Serves GET /block?ms=N (--misbehave).
+  bool misbehave = false;
 };
 
 template <class Mode>
@@ -314,6 +316,22 @@ void route_baggage_parse(Mode& m, const request& req, response& res) {
   set_json(res, http::status::ok, std::move(body));
 }
 
+/// GET /block?ms=N (--misbehave): the seed's mistake made on purpose, a
+/// blocking sleep on the event loop thread itself, which freezes every
+/// other request of this loop meanwhile. The loop monitor reports it while
+/// it blocks, with this request's trace id and user id.
+template <class Mode>
+void route_block(Mode& m, const request& req, response& res) {
+  const std::int64_t ms = query_int(req.target(), "ms", 0, 0, 60'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::string body;
+  open_response(body, name_of(route::block), m.span(), m.user(),
+                thread_kind());
+  append_number(body, "ms", ms);
+  body += '}';
+  set_json(res, http::status::ok, std::move(body));
+}
+
 /// Dispatches a request to its route.
 template <class Mode>
 boost::asio::awaitable<void> dispatch(Mode& m, const route_env& env, route r,
@@ -340,6 +358,14 @@ boost::asio::awaitable<void> dispatch(Mode& m, const route_env& env, route r,
     case route::baggage_parse:
       if (!get) break;
       route_baggage_parse(m, req, res);
+      co_return;
+    case route::block:
+      if (!get || !env.misbehave) {
+        set_json_error(res, http::status::not_found, route::other, m.span(),
+                       m.user(), "no such route (see --misbehave)");
+        co_return;
+      }
+      route_block(m, req, res);
       co_return;
     case route::metrics:
       if (!get) break;

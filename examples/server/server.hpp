@@ -28,6 +28,7 @@
 #include "session_pool.hpp"
 
 #include <ctxexec/asio/co_spawn.hpp>
+#include <ctxexec/asio/loop_monitor.hpp>
 #include <ctxexec/context_var.hpp>
 #include <ctxexec/http.hpp>
 #include <ctxexec/threads.hpp>
@@ -80,6 +81,11 @@ struct config {
   std::string upstream;  // empty: this server itself
   std::chrono::milliseconds header_timeout{5000};
   bool plain = false;
+  /// A loop_monitor per event loop, reporting to the log.
+  bool monitor = true;
+  std::chrono::milliseconds blocked_threshold{100};
+  /// Serve GET /block?ms=N, which blocks the loop thread.
+  bool misbehave = false;
 };
 
 inline constexpr std::size_t header_limit = 8 * 1024;
@@ -203,6 +209,18 @@ class server {
     env_.upstream =
         url::parse(config_.upstream.empty() ? self : config_.upstream);
     env_.metrics = [this] { return render_metrics(); };
+    env_.misbehave = config_.misbehave;
+    if (config_.monitor) {
+      for (auto& l : loops_) {
+        monitors_.push_back(std::make_unique<ctxexec::loop_monitor>(
+            l->io,
+            ctxexec::loop_monitor_options{.blocked_threshold =
+                                              config_.blocked_threshold},
+            [index = l->index](const ctxexec::handler_report& r) {
+              log_report(index, r);
+            }));
+      }
+    }
   }
 
   server(const server&) = delete;
@@ -236,6 +254,7 @@ class server {
       });
     }
     for (auto& t : threads) t.join();
+    for (auto& m : monitors_) m->stop();
     signals_ = nullptr;
     blocking_pool_.shutdown();
     plain_pool_.join();
@@ -504,10 +523,66 @@ class server {
     l.shard->connections.sub();
   }
 
+  /// A loop monitor's report, logged in the blocked request's own context
+  /// (a snapshot): the log line carries its trace id and user id.
+  static void log_report(std::size_t loop_index,
+                         const ctxexec::handler_report& r) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(r.duration)
+            .count();
+    auto log = [&] {
+      if (r.what == ctxexec::handler_report::blocked) {
+        spdlog::warn(
+            "blocked: a handler has run {} ms on loop {} and still runs "
+            "(handler {})",
+            ms, loop_index, r.handler);
+      } else {
+        spdlog::warn("returned: the handler that blocked loop {} ran {} ms "
+                     "(handler {})",
+                     loop_index, ms, r.handler);
+      }
+    };
+    if (r.context.size() != 0) {
+      ctxexec::context ctx = r.context;
+      ctx.run(log);
+    } else {
+      log();
+    }
+  }
+
   std::string render_metrics() const {
     std::string out;
     out.reserve(4096);
     render_shards(out, shards_);
+    if (!monitors_.empty()) {
+      metric_header(out, "ctxexec_loop_lag_seconds", "summary",
+                    "Event loop lag: how late a probe posted to the loop "
+                    "ran, per loop.");
+      std::uint64_t blocked = 0;
+      for (std::size_t i = 0; i < monitors_.size(); ++i) {
+        const ctxexec::loop_statistics st = monitors_[i]->statistics();
+        blocked += st.blocked_handlers;
+        const std::string loop = "loop=\"" + std::to_string(i) + "\"";
+        const auto quantile = [&](std::string_view q,
+                                  std::chrono::nanoseconds v) {
+          out += "ctxexec_loop_lag_seconds{" + loop + ",quantile=\"";
+          out += q;
+          out += "\"} ";
+          out += std::to_string(static_cast<double>(v.count()) / 1e9);
+          out += '\n';
+        };
+        quantile("0.5", st.overall.p50);
+        quantile("0.9", st.overall.p90);
+        quantile("0.99", st.overall.p99);
+        quantile("1", st.overall.max);
+        metric_value(out, "ctxexec_loop_lag_seconds_count", st.overall.samples,
+                     loop);
+      }
+      metric(out, "ctxexec_blocked_handlers_total", "counter",
+             "Handlers the loop monitors saw block a loop thread longer "
+             "than the threshold.",
+             blocked);
+    }
     if (config_.plain) {
       const std::uint64_t busy = plain_busy_.load(std::memory_order_relaxed);
       metric(out, "ctxexec_limiter_borrowed_tokens", "gauge",
@@ -559,6 +634,7 @@ class server {
   stack app_;
   route_env env_;
   std::optional<tcp::acceptor> acceptor_;
+  std::vector<std::unique_ptr<ctxexec::loop_monitor>> monitors_;
   asio::signal_set* signals_ = nullptr;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

@@ -77,7 +77,7 @@ class Server:
         for line in body.decode().splitlines():
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
-                values[name] = int(value)
+                values[name] = float(value) if "." in value else int(value)
         return values
 
     def wait_metrics(self, predicate, what, timeout=15):
@@ -447,6 +447,66 @@ class SigtermTest(unittest.TestCase):
 
     def test_plain_mode_too(self):
         self.run_in_flight(("--plain",), ["/async?ms=400", "/sync?ms=400"] * 3)
+
+
+class MonitorTest(unittest.TestCase):
+    """The loop monitor with --misbehave: GET /block sleeps on the loop
+    thread itself, and the log names the blocked request while it blocks."""
+
+    def log_lines(self, server, *needles):
+        return [l for l in list(server.stderr) if all(n in l for n in needles)]
+
+    def wait_log(self, server, deadline, *needles):
+        while time.monotonic() < deadline:
+            found = self.log_lines(server, *needles)
+            if found:
+                return found[0]
+            time.sleep(0.002)  # polls the log, bounded by the deadline
+        return None
+
+    def test_a_blocked_request_is_logged_while_it_blocks(self):
+        server = Server("--misbehave")
+        try:
+            headers = {"traceparent": TRACEPARENT, "x-user-id": "mallory"}
+            done = threading.Event()
+            answer = {}
+
+            def call():
+                answer["r"], answer["body"] = server.get_json(
+                    "/block?ms=600", headers)
+                done.set()
+
+            sent = time.monotonic()
+            client = threading.Thread(target=call)
+            client.start()
+            # Within 150 ms of the 100 ms threshold, while still blocked.
+            line = self.wait_log(server, sent + 5, "blocked:", TRACE, "mallory")
+            seen = time.monotonic()
+            self.assertIsNotNone(line, "".join(server.stderr))
+            self.assertFalse(done.is_set(), "reported only after it returned")
+            self.assertLess(seen - sent, 0.1 + 0.15, line)
+            client.join(timeout=10)
+            self.assertEqual(answer["r"].status, 200)
+            self.assertEqual(answer["body"]["user_id"], "mallory")
+            returned = self.wait_log(server, time.monotonic() + 5, "returned",
+                                     TRACE, "mallory")
+            self.assertIsNotNone(returned, "".join(server.stderr))
+            self.assertEqual(len(self.log_lines(server, "blocked:", TRACE)), 1)
+            m = server.metrics()
+            self.assertEqual(m["ctxexec_blocked_handlers_total"], 1)
+            self.assertGreaterEqual(
+                m['ctxexec_loop_lag_seconds{loop="0",quantile="1"}'] +
+                m['ctxexec_loop_lag_seconds{loop="1",quantile="1"}'], 0.3)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_without_misbehave_there_is_no_block_route(self):
+        server = Server()
+        try:
+            r, body = server.get_json("/block?ms=1")
+            self.assertEqual(r.status, 404)
+        finally:
+            self.assertEqual(server.stop(), 0)
 
 
 class PlainModeTest(ContractTest):
