@@ -28,6 +28,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -143,6 +144,35 @@ TEST_F(ServeRequestTest, ASyncHandlerSeesTheScopeAndMayRegisterCleanups) {
   recording_write write{&log};
   run_task(io, ctxexec::http::serve_request(app, req, res, write));
   EXPECT_EQ(log, (std::vector<std::string>{"write ", "closed on a worker"}));
+}
+
+// The request scope rides in the request's context as library state: it is
+// never counted, listed or printed with the user's values.
+TEST_F(ServeRequestTest, TheScopeIsInvisibleInTheRequestsContext) {
+  asio::io_context io;
+  std::vector<std::string> log;
+  std::size_t size = 99;
+  std::string printed;
+  stack app([&](test_request&, test_response&) -> awaitable<void> {
+    (void)request_scope::current();  // there
+    const ctxexec::context ctx = ctxexec::copy_context();
+    size = ctx.size();
+    std::ostringstream os;
+    os << ctx;
+    printed = os.str();
+    co_return;
+  });
+  app.use([](test_request&, test_response&,
+             stack::next_type next) -> awaitable<void> {
+    (void)user.set("alice");
+    co_await next();
+  });
+  test_request req;
+  test_response res;
+  recording_write write{&log};
+  run_task(io, ctxexec::http::serve_request(app, req, res, write));
+  EXPECT_EQ(size, 1u);
+  EXPECT_EQ(printed.find("request_scope"), std::string::npos) << printed;
 }
 
 TEST_F(ServeRequestTest, AScopeKeptBeyondItsRequestIsClosedNeverDangling) {

@@ -225,14 +225,17 @@ class request_scope {
 /// nullptr outside a request. A task that may outlive the request keeps the
 /// scope alive by copying the pointer; once the request ended, the scope is
 /// closed and `defer` throws `std::logic_error` (never a dangling scope).
+/// A hidden variable: library state, which contexts carry but never count,
+/// list or print.
 ///
 /// Thread safety, Propagation and Errors: those of `context_var`.
 ///
 /// Example:
 ///   if (auto* s = ctxexec::http::current_request_scope.try_get())
 ///     (*s)->defer_sync(close_file);
-inline context_var<std::shared_ptr<request_scope>> current_request_scope{
-    "ctxexec.http.request_scope"};
+inline context_var<std::shared_ptr<request_scope>> current_request_scope =
+    ctxexec::detail::context_var_access::hidden<std::shared_ptr<request_scope>>(
+        "ctxexec.http.request_scope");
 
 inline request_scope& request_scope::current() {
   const std::shared_ptr<request_scope>* s = current_request_scope.try_get();
