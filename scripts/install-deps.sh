@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang libclang-rt-14-dev ccache git
-  libboost1.81-dev libabsl-dev libgtest-dev libbenchmark-dev
+  libboost1.81-dev libboost-json1.81-dev libabsl-dev libgtest-dev
+  libbenchmark-dev libspdlog-dev
   python3 nodejs
 )
 missing=()
