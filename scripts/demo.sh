@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# scripts/demo.sh: the main job. The demo server (examples/server/, target
+# ctxexec_demo) under load on loopback, side by side with its --plain mode
+# and the FastAPI peer (benchmarks/peers/fastapi_app.py).
+#
+# 1. Builds ctxexec_demo and the load client ctxexec_load (Release, in
+#    build/demo, ccache when available).
+# 2. The propagation report: starts a backend and a gateway whose --upstream
+#    is the backend, drives a mixed load on the gateway with ctxexec_load
+#    (each request its own traceparent and x-user-id, every response
+#    checked, /chain through the backend), scrapes both /metrics during and
+#    after the load, stops both with SIGTERM and checks they exit 0.
+# 3. The comparison: ctxexec_demo, ctxexec_demo --plain and the FastAPI peer
+#    (uvicorn, 1 worker, uvloop, httptools), each alone: /async?ms=0 and
+#    /sync?ms=0 at 50, 200 and 1000 connections; wrk at 200 connections as
+#    a second opinion on the totals; /async?ms=0 with and without
+#    /sync?ms=200 holding every limiter token (is the loop ever blocked?).
+# 4. Prints the report, the comparison table and the goals, met or missed
+#    (benchmarks/peers/demo_report.py), and draws docs/server-comparison.png
+#    (gnuplot). A missed goal is printed, never fatal: this is a benchmark.
+#    The script fails when something breaks: a build, a server that does
+#    not start or does not exit 0 on SIGTERM, a load client that fails.
+#
+# Without a ctxexec_demo target in the tree, it says so and runs everything
+# on the FastAPI peer alone. Every load is on loopback, on ports the
+# servers pick (--port 0), and bounded in time and count.
+#
+# Environment knobs (defaults in brackets):
+#   DEMO_SMOKE            1: the propagation report only, DEMO_REPORT_SECONDS
+#                         2 by default (the ctest smoke test) [0]
+#   DEMO_REPORT_SECONDS   seconds of mixed load for the report [10]
+#   DEMO_CONNECTIONS      connections of the mixed load [200]
+#   DEMO_MIX              the mixed load (ctxexec_load --mix)
+#                         [/async?ms=2@3,/sync?ms=2@2,/chain?hops=1@2,/chain?hops=2@1]
+#   DEMO_SECONDS          measured seconds of each comparison run [4]
+#   DEMO_WARMUP           unmeasured seconds before each run [1]
+#   DEMO_SWEEP            connection counts of the chart [50 200 1000]
+#   DEMO_BLOCK_CONNECTIONS  /async?ms=0 connections of the loop check [20]
+#   DEMO_TOKENS           --tokens and --db-pool of every server [40]
+#   DEMO_SERVERS          which servers to compare [ctxexec plain fastapi]
+#   DEMO_CHART            where the chart goes [docs/server-comparison.png];
+#                         empty: no chart
+#   DEMO_BUILD_DIR        [build/demo]
+#   DEMO_RESULTS          results, logs and report [$DEMO_BUILD_DIR/demo-results]
+#   DEMO_SERVER, DEMO_LOAD  prebuilt ctxexec_demo and ctxexec_load: no build
+#                         (DEMO_SERVER=none: no ctxexec_demo, the peer alone)
+#   PYTHON                Debian's python3, which has FastAPI [/usr/bin/python3]
+#   CXX                   C++ compiler, used on the first configure only
+
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${script_dir}/.." && pwd)"
+peers_dir="${repo_root}/benchmarks/peers"
+
+smoke="${DEMO_SMOKE:-0}"
+if [ "${smoke}" = 1 ]; then default_report_seconds=2; else default_report_seconds=10; fi
+report_seconds="${DEMO_REPORT_SECONDS:-${default_report_seconds}}"
+connections="${DEMO_CONNECTIONS:-200}"
+mix="${DEMO_MIX:-/async?ms=2@3,/sync?ms=2@2,/chain?hops=1@2,/chain?hops=2@1}"
+seconds="${DEMO_SECONDS:-4}"
+warmup="${DEMO_WARMUP:-1}"
+read -r -a sweep <<<"${DEMO_SWEEP:-50 200 1000}"
+block_connections="${DEMO_BLOCK_CONNECTIONS:-20}"
+tokens="${DEMO_TOKENS:-40}"
+read -r -a servers <<<"${DEMO_SERVERS:-ctxexec plain fastapi}"
+chart="${DEMO_CHART-docs/server-comparison.png}"
+build_dir="${DEMO_BUILD_DIR:-${repo_root}/build/demo}"
+results="${DEMO_RESULTS:-${build_dir}/demo-results}"
+python="${PYTHON:-/usr/bin/python3}"
+demo_bin="${DEMO_SERVER:-}"
+load_bin="${DEMO_LOAD:-}"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() {
+  printf 'demo.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- 1. Build ----------------------------------------------------------------
+
+if [ -z "${demo_bin}" ] || [ -z "${load_bin}" ]; then
+  configure_args=(-S "${repo_root}" -B "${build_dir}" -G Ninja
+    -DCMAKE_BUILD_TYPE=Release -DCTXEXEC_BUILD_TESTS=OFF
+    -DCTXEXEC_INSTALL=OFF -DCTXEXEC_BUILD_LOAD=ON -DCTXEXEC_BUILD_EXAMPLES=ON)
+  if command -v ccache >/dev/null 2>&1; then
+    configure_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  log "configure (${build_dir})"
+  cmake "${configure_args[@]}" >/dev/null
+  targets=(ctxexec_load)
+  if cmake --build "${build_dir}" --target help | grep -q '^ctxexec_demo:'; then
+    targets+=(ctxexec_demo)
+  fi
+  log "build ${targets[*]}"
+  cmake --build "${build_dir}" --target "${targets[@]}"
+  load_bin="${load_bin:-$(find "${build_dir}" -type f -name ctxexec_load -perm -u+x | head -n1)}"
+  if [ -z "${demo_bin}" ]; then
+    demo_bin="$(find "${build_dir}" -type f -name ctxexec_demo -perm -u+x | head -n1)"
+  fi
+fi
+[ -x "${load_bin}" ] || die "no ctxexec_load binary ('${load_bin}')"
+if [ -z "${demo_bin}" ] || [ "${demo_bin}" = none ] || [ ! -x "${demo_bin}" ]; then
+  log "note: no ctxexec_demo in this tree: everything runs on the FastAPI peer"
+  demo_bin=""
+  servers=(fastapi)
+fi
+if [ -z "${demo_bin}" ] || { [ "${smoke}" != 1 ] && [[ " ${servers[*]} " == *" fastapi "* ]]; }; then
+  "${python}" -c 'import fastapi, uvicorn, uvloop, httptools, httpx' 2>/dev/null ||
+    die "${python} lacks FastAPI/uvicorn/uvloop/httptools/httpx: run scripts/install-deps.sh"
+fi
+
+mkdir -p "${results}"
+rm -f "${results}"/*.json "${results}"/*.metrics "${results}"/*.out \
+  "${results}"/*.err "${results}"/*.txt "${results}"/report.md
+: >"${results}/exits.txt"
+
+# --- Servers -----------------------------------------------------------------
+
+declare -A server_pid=()
+declare -A server_url=()
+
+cleanup() {
+  for name in "${!server_pid[@]}"; do
+    kill -KILL "${server_pid[${name}]}" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+# start_server NAME KIND [flags...]: starts server KIND (ctxexec, plain or
+# fastapi), waits for its first line "listening on http://127.0.0.1:PORT",
+# and records its pid and URL.
+start_server() {
+  local name="$1" kind="$2"
+  shift 2
+  local out="${results}/${name}.out" err="${results}/${name}.err"
+  local -a cmd
+  case "${kind}" in
+    ctxexec) cmd=("${demo_bin}") ;;
+    plain) cmd=("${demo_bin}" --plain) ;;
+    fastapi) cmd=("${python}" "${peers_dir}/fastapi_app.py") ;;
+  esac
+  cmd+=(--port=0 --tokens="${tokens}" --db-pool="${tokens}" "$@")
+  "${cmd[@]}" >"${out}" 2>"${err}" &
+  server_pid[${name}]=$!
+  for _ in $(seq 300); do
+    [ "$(wc -l <"${out}")" -ge 1 ] && break
+    kill -0 "${server_pid[${name}]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  local first
+  first="$(head -n1 "${out}")"
+  if [[ ! "${first}" =~ ^listening\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]]; then
+    tail -n 20 "${err}" >&2 || true
+    die "${name} (${cmd[*]}): first line '${first}', not 'listening on http://127.0.0.1:PORT'"
+  fi
+  server_url[${name}]="${BASH_REMATCH[1]}"
+  echo "${name}: ${cmd[*]} -> ${server_url[${name}]}" >&2
+}
+
+# stop_server NAME: SIGTERM, at most 30 s to exit, the exit status recorded
+# in exits.txt; a server that needs SIGKILL or exits non-zero fails the job.
+stop_server() {
+  local name="$1" pid="${server_pid[$1]}" rc=0
+  kill -TERM "${pid}"
+  for _ in $(seq 300); do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "${pid}" 2>/dev/null; then
+    kill -KILL "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+    echo "${name} killed" >>"${results}/exits.txt"
+    unset "server_pid[${name}]"
+    die "${name} did not exit within 30 s of SIGTERM"
+  fi
+  wait "${pid}" || rc=$?
+  unset "server_pid[${name}]"
+  echo "${name} ${rc}" >>"${results}/exits.txt"
+  [ "${rc}" = 0 ] || die "${name} exited ${rc} after SIGTERM (stderr: ${results}/${name}.err)"
+}
+
+scrape() { # scrape URL FILE: GET URL/metrics into FILE
+  "${python}" -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode())' \
+    "$1" >"$2" || echo "# scrape failed" >"$2"
+}
+
+# load NAME URL CONNECTIONS SECONDS MIX [flags...]: ctxexec_load, its JSON
+# in NAME.json, after DEMO_WARMUP unmeasured seconds.
+load() {
+  local name="$1" url="$2" conns="$3" secs="$4" load_mix="$5"
+  shift 5
+  local total
+  total="$(awk -v a="${secs}" -v b="${warmup}" 'BEGIN { print a + b }')"
+  timeout 600 "${load_bin}" --url="${url}" --connections="${conns}" \
+    --duration="${total}" --warmup="${warmup}" --mix="${load_mix}" \
+    --label="${name}" --output="${results}/${name}.json" "$@" ||
+    die "ctxexec_load failed for ${name}"
+}
+
+# --- 2. The propagation report: gateway -> backend ---------------------------
+
+report_kind=ctxexec
+[ -n "${demo_bin}" ] || report_kind=fastapi
+log "propagation report: ${report_kind} gateway -> backend, ${connections} connections, ${report_seconds} s"
+start_server backend "${report_kind}"
+start_server gateway "${report_kind}" --upstream="${server_url[backend]}"
+load report "${server_url[gateway]}" "${connections}" "${report_seconds}" "${mix}" &
+load_pid=$!
+sleep "$(awk -v a="${report_seconds}" -v b="${warmup}" 'BEGIN { print b + a / 2 }')"
+scrape "${server_url[gateway]}" "${results}/report-gateway-mid.metrics"
+scrape "${server_url[backend]}" "${results}/report-backend-mid.metrics"
+wait "${load_pid}" || die "the report's load failed"
+sleep 0.5 # the last cleanups run after the last response is written
+scrape "${server_url[gateway]}" "${results}/report-gateway-end.metrics"
+scrape "${server_url[backend]}" "${results}/report-backend-end.metrics"
+stop_server gateway
+stop_server backend
+
+report_args=(--results "${results}" --report-kind "${report_kind}"
+  --connections "${connections}" --report-seconds "${report_seconds}"
+  --seconds "${seconds}" --warmup "${warmup}" --tokens "${tokens}"
+  --block-connections "${block_connections}")
+
+if [ "${smoke}" = 1 ]; then
+  "${python}" "${peers_dir}/demo_report.py" "${report_args[@]}" --smoke
+  exit 0
+fi
+
+# --- 3. The comparison -------------------------------------------------------
+
+sync_connections=$((tokens + 10 + block_connections))
+for kind in "${servers[@]}"; do
+  log "comparison: ${kind}"
+  start_server "${kind}" "${kind}"
+  url="${server_url[${kind}]}"
+  # Is the loop ever blocked? /async?ms=0 alone, then beside /sync?ms=200
+  # on 10 more connections than tokens (all tokens busy, some waiting).
+  load "block-${kind}-unloaded" "${url}" "${block_connections}" "${seconds}" \
+    '/async?ms=0'
+  load "block-${kind}-loaded" "${url}" "${sync_connections}" "${seconds}" \
+    "/sync?ms=200@$((tokens + 10)),/async?ms=0@${block_connections}" --pin &
+  load_pid=$!
+  sleep "$(awk -v a="${seconds}" -v b="${warmup}" 'BEGIN { print b + a / 2 }')"
+  scrape "${url}" "${results}/block-${kind}-mid.metrics"
+  wait "${load_pid}" || die "the loop check's load failed"
+  for conns in "${sweep[@]}"; do
+    for route in async sync; do
+      load "cmp-${kind}-${route}-${conns}" "${url}" "${conns}" "${seconds}" \
+        "/${route}?ms=0"
+    done
+  done
+  if command -v wrk >/dev/null 2>&1; then
+    wrk_seconds="$(awk -v a="${seconds}" -v b="${warmup}" 'BEGIN { printf "%d", a + b + 0.999 }')"
+    for route in async sync; do
+      timeout 600 wrk -t1 -c200 -d"${wrk_seconds}s" --latency \
+        "${url}/${route}?ms=0" >"${results}/wrk-${kind}-${route}.txt" 2>&1 ||
+        echo "wrk failed" >>"${results}/wrk-${kind}-${route}.txt"
+    done
+  fi
+  scrape "${url}" "${results}/cmp-${kind}-end.metrics"
+  stop_server "${kind}"
+done
+
+# --- 4. Report, table, goals, chart ------------------------------------------
+
+chart_args=()
+if [ -n "${chart}" ]; then
+  [[ "${chart}" = /* ]] || chart="${repo_root}/${chart}"
+  chart_args=(--chart "${chart}")
+fi
+"${python}" "${peers_dir}/demo_report.py" "${report_args[@]}" \
+  --servers "${servers[@]}" --sweep "${sweep[@]}" "${chart_args[@]}"
