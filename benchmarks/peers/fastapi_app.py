@@ -32,6 +32,7 @@
 # free loopback port), --tokens (the anyio default limiter, 40),
 # --db-pool (40), --upstream (default: itself); --threads and
 # --header-timeout-ms are accepted and ignored (one worker, one loop).
+# Abseil's spellings (--db_pool, --header_timeout_ms) are accepted too.
 # The first stdout line is exactly "listening on http://127.0.0.1:PORT".
 # SIGTERM: stop accepting, finish in-flight requests, exit 0.
 
@@ -155,6 +156,7 @@ class Metrics:
         self.cleanups_run = 0
         self.db_in_use = 0
         self.db_waits = 0
+        self.db_waiting = 0
 
 
 METRICS = Metrics()
@@ -176,7 +178,11 @@ class FakeDbPool:
             session = self.free.get_nowait()
         except asyncio.QueueEmpty:
             METRICS.db_waits += 1
-            session = await self.free.get()
+            METRICS.db_waiting += 1
+            try:
+                session = await self.free.get()
+            finally:
+                METRICS.db_waiting -= 1
         METRICS.db_in_use += 1
         return session
 
@@ -374,7 +380,8 @@ def make_app(options):
                 ("limiter_waiting", "gauge", stats.tasks_waiting),
                 ("db_pool_size", "gauge", pool.size),
                 ("db_sessions_in_use", "gauge", METRICS.db_in_use),
-                ("db_waits_total", "counter", METRICS.db_waits),
+                ("db_session_waiting", "gauge", METRICS.db_waiting),
+                ("db_session_waits_total", "counter", METRICS.db_waits),
                 ("request_scopes_open", "gauge",
                  METRICS.scopes_opened - METRICS.scopes_closed),
                 ("request_scopes_opened_total", "counter",
@@ -396,9 +403,10 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=40)
-    parser.add_argument("--db-pool", type=int, default=40)
+    parser.add_argument("--db-pool", "--db_pool", type=int, default=40)
     parser.add_argument("--upstream", default="")
-    parser.add_argument("--header-timeout-ms", type=int, default=0)
+    parser.add_argument("--header-timeout-ms", "--header_timeout_ms",
+                        type=int, default=0)
     options = parser.parse_args(argv)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
