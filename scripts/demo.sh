@@ -13,8 +13,9 @@
 # 3. The comparison: ctxexec_demo, ctxexec_demo --plain and the FastAPI peer
 #    (uvicorn, 1 worker, uvloop, httptools), each alone: /async?ms=0 and
 #    /sync?ms=0 at 50, 200 and 1000 connections; wrk at 200 connections as
-#    a second opinion on the totals; /async?ms=0 with and without
-#    /sync?ms=200 holding every limiter token (is the loop ever blocked?);
+#    a second opinion on the totals; /async?ms=0 at a steady rate with and
+#    without /sync?ms=200 holding every limiter token (is the loop ever
+#    blocked?);
 #    then ctxexec and --plain in alternated rounds for the 3% goal.
 # 4. Prints the report, the comparison table and the goals, met or missed
 #    (benchmarks/peers/demo_report.py), and draws docs/server-comparison.png
@@ -37,7 +38,9 @@
 #   DEMO_WARMUP           unmeasured seconds before each run [1]
 #   DEMO_SWEEP            connection counts of the chart [50 200 1000]
 #   DEMO_BLOCK_CONNECTIONS  /async?ms=0 connections of the loop check [20]
-#   DEMO_ROUNDS           alternated ctxexec / --plain rounds for the 3% goal [3]
+#   DEMO_BLOCK_RATE       /async?ms=0 requests/s of the loop check [2000]
+#   DEMO_ROUNDS           alternated ctxexec / --plain rounds for the 3% goal [10]
+#   DEMO_PAIR_SECONDS     measured seconds of each of those rounds [1]
 #   DEMO_TOKENS           --tokens and --db-pool of every server [40]
 #   DEMO_SERVERS          which servers to compare [ctxexec plain fastapi]
 #   DEMO_CHART            where the chart goes [docs/server-comparison.png];
@@ -64,7 +67,9 @@ seconds="${DEMO_SECONDS:-4}"
 warmup="${DEMO_WARMUP:-1}"
 read -r -a sweep <<<"${DEMO_SWEEP:-50 200 1000}"
 block_connections="${DEMO_BLOCK_CONNECTIONS:-20}"
-rounds="${DEMO_ROUNDS:-3}"
+block_rate="${DEMO_BLOCK_RATE:-2000}"
+rounds="${DEMO_ROUNDS:-10}"
+pair_seconds="${DEMO_PAIR_SECONDS:-1}"
 tokens="${DEMO_TOKENS:-40}"
 read -r -a servers <<<"${DEMO_SERVERS:-ctxexec plain fastapi}"
 chart="${DEMO_CHART-docs/server-comparison.png}"
@@ -143,7 +148,9 @@ start_server() {
     plain) cmd=("${demo_bin}" --plain) ;;
     fastapi) cmd=("${python}" "${peers_dir}/fastapi_app.py") ;;
   esac
-  cmd+=(--port=0 --tokens="${tokens}" --db-pool="${tokens}" "$@")
+  # --db_pool: Abseil's spelling of the contract's --db-pool (the peer takes both).
+  cmd+=(--port=0 --tokens="${tokens}" --db_pool="${tokens}" "$@")
+  : >"${out}"
   "${cmd[@]}" >"${out}" 2>"${err}" &
   server_pid[${name}]=$!
   for _ in $(seq 300); do
@@ -165,7 +172,12 @@ start_server() {
 # in exits.txt; a server that needs SIGKILL or exits non-zero fails the job.
 stop_server() {
   local name="$1" pid="${server_pid[$1]}" rc=0
-  kill -TERM "${pid}"
+  if ! kill -TERM "${pid}" 2>/dev/null; then
+    wait "${pid}" || rc=$?
+    unset "server_pid[${name}]"
+    echo "${name} exited-early ${rc}" >>"${results}/exits.txt"
+    die "${name} ended before its SIGTERM (exit ${rc}; stderr: ${results}/${name}.err)"
+  fi
   for _ in $(seq 300); do
     kill -0 "${pid}" 2>/dev/null || break
     sleep 0.1
@@ -190,14 +202,15 @@ sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).re
 }
 
 # load NAME URL CONNECTIONS SECONDS MIX [flags...]: ctxexec_load, its JSON
-# in NAME.json, after DEMO_WARMUP unmeasured seconds.
-load() {
-  local name="$1" url="$2" conns="$3" secs="$4" load_mix="$5"
-  shift 5
+# in NAME.json, after DEMO_WARMUP unmeasured seconds (load_warm: after W).
+load() { load_warm "${warmup}" "$@"; }
+load_warm() {
+  local warm="$1" name="$2" url="$3" conns="$4" secs="$5" load_mix="$6"
+  shift 6
   local total
-  total="$(awk -v a="${secs}" -v b="${warmup}" 'BEGIN { print a + b }')"
+  total="$(awk -v a="${secs}" -v b="${warm}" 'BEGIN { print a + b }')"
   timeout 600 "${load_bin}" --url="${url}" --connections="${conns}" \
-    --duration="${total}" --warmup="${warmup}" --mix="${load_mix}" \
+    --duration="${total}" --warmup="${warm}" --mix="${load_mix}" \
     --label="${name}" --output="${results}/${name}.json" "$@" ||
     die "ctxexec_load failed for ${name}"
 }
@@ -224,7 +237,8 @@ stop_server backend
 report_args=(--results "${results}" --report-kind "${report_kind}"
   --connections "${connections}" --report-seconds "${report_seconds}"
   --seconds "${seconds}" --warmup "${warmup}" --tokens "${tokens}"
-  --block-connections "${block_connections}" --rounds "${rounds}")
+  --block-connections "${block_connections}" --block-rate "${block_rate}"
+  --rounds "${rounds}")
 
 if [ "${smoke}" = 1 ]; then
   "${python}" "${peers_dir}/demo_report.py" "${report_args[@]}" --smoke
@@ -233,21 +247,27 @@ fi
 
 # --- 3. The comparison -------------------------------------------------------
 
-sync_connections=$((tokens + 10 + block_connections))
+sync_connections=$((tokens + 10))
 for kind in "${servers[@]}"; do
   log "comparison: ${kind}"
   start_server "${kind}" "${kind}"
   url="${server_url[${kind}]}"
-  # Is the loop ever blocked? /async?ms=0 alone, then beside /sync?ms=200
-  # on 10 more connections than tokens (all tokens busy, some waiting).
+  # Is the loop ever blocked? /async?ms=0 at a steady rate alone, then
+  # beside /sync?ms=200 on 10 more connections than tokens (all tokens
+  # busy, some waiting), which starts first and ends last.
   load "block-${kind}-unloaded" "${url}" "${block_connections}" "${seconds}" \
-    '/async?ms=0'
-  load "block-${kind}-loaded" "${url}" "${sync_connections}" "${seconds}" \
-    "/sync?ms=200@$((tokens + 10)),/async?ms=0@${block_connections}" --pin &
+    '/async?ms=0' --rate="${block_rate}"
+  load "block-${kind}-sync" "${url}" "${sync_connections}" \
+    "$(awk -v a="${seconds}" 'BEGIN { print a + 1 }')" '/sync?ms=200' &
+  sync_pid=$!
+  sleep 0.5
+  load "block-${kind}-loaded" "${url}" "${block_connections}" "${seconds}" \
+    '/async?ms=0' --rate="${block_rate}" &
   load_pid=$!
   sleep "$(awk -v a="${seconds}" -v b="${warmup}" 'BEGIN { print b + a / 2 }')"
   scrape "${url}" "${results}/block-${kind}-mid.metrics"
   wait "${load_pid}" || die "the loop check's load failed"
+  wait "${sync_pid}" || die "the loop check's /sync load failed"
   for conns in "${sweep[@]}"; do
     for route in async sync; do
       load "cmp-${kind}-${route}-${conns}" "${url}" "${conns}" "${seconds}" \
@@ -267,16 +287,16 @@ for kind in "${servers[@]}"; do
 done
 
 # The 3% goal is finer than this machine's noise between two runs: ctxexec
-# and --plain side by side, /async?ms=0 at 200 connections in alternated
-# rounds (the report compares their medians).
+# and --plain side by side, /async?ms=0 at 200 connections in short
+# alternated rounds (the report takes the median of the rounds' ratios).
 if [[ " ${servers[*]} " == *" ctxexec "* && " ${servers[*]} " == *" plain "* ]]; then
   log "ctxexec against --plain: ${rounds} alternated rounds"
   start_server pair-ctxexec ctxexec
   start_server pair-plain plain
   for round in $(seq "${rounds}"); do
     for kind in ctxexec plain; do
-      load "pair-${kind}-${round}" "${server_url[pair-${kind}]}" 200 \
-        "${seconds}" '/async?ms=0'
+      load_warm 0.2 "pair-${kind}-${round}" "${server_url[pair-${kind}]}" \
+        200 "${pair_seconds}" '/async?ms=0'
     done
   done
   stop_server pair-ctxexec

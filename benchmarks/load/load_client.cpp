@@ -26,8 +26,11 @@
 // /sync?ms=200 beside 10 /async?ms=0: --connections=50 --pin
 // --mix='/sync?ms=200@40,/async?ms=0@10').
 //
-// One io_context thread by default (--threads): the client shares the
-// machine with the server it measures. Only loopback addresses are accepted.
+// --rate paces the requests (an open loop: latency at a given load, not at
+// saturation); without it each connection sends its next request when the
+// last is answered. One io_context thread by default (--threads): the
+// client shares the machine with the server it measures. Only loopback
+// addresses are accepted.
 
 #include "load_check.hpp"
 
@@ -81,6 +84,8 @@ struct options {
   std::string mix = "/async?ms=0";
   bool pin = false;
   int threads = 1;
+  double rate = 0;  // requests per second in all; 0: each connection
+                    // sends its next request as soon as it has an answer
   int timeout_ms = 5000;
   std::string output;
   std::string label;
@@ -133,6 +138,9 @@ std::vector<flag> make_flags(options& o) {
        },
        true},
       {"threads", "io_context threads [1]", number_into(o.threads, 1, 64)},
+      {"rate",
+       "requests/s in all, paced per connection; 0: as fast as answered [0]",
+       number_into(o.rate, 0.0, 10'000'000.0)},
       {"timeout-ms", "per request and per connect [5000]",
        number_into(o.timeout_ms, 1, 600'000)},
       {"output", "write the JSON here instead of stdout", text_into(o.output)},
@@ -295,6 +303,7 @@ struct run_state {
   std::string host_header;
   std::uint64_t nonce = 0;  // this run's half of every trace id
   std::atomic<std::uint64_t> issued{0};
+  steady::time_point start{};
   steady::time_point measure_from{};
   steady::time_point end{};
 };
@@ -349,7 +358,27 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
   char span_id[16];
   char user_id[48];
   const std::string_view trace_view(trace_id, sizeof trace_id);
+  // --rate: this connection's requests start `interval` apart, staggered
+  // across connections; a late one starts at once (no catching up later).
+  std::optional<asio::steady_timer> pace;
+  steady::duration interval{};
+  steady::time_point next_start = s.start;
+  if (s.opt.rate > 0) {
+    pace.emplace(co_await asio::this_coro::executor);
+    interval = std::chrono::duration_cast<steady::duration>(
+        std::chrono::duration<double>(s.opt.connections / s.opt.rate));
+    next_start += interval * index / s.opt.connections;
+  }
   while (steady::now() < s.end) {
+    if (pace) {
+      const auto now = steady::now();
+      if (next_start > now) {
+        pace->expires_at(next_start);
+        co_await pace->async_wait(as_tuple_awaitable);
+        if (steady::now() >= s.end) break;
+      }
+      next_start = std::max(next_start, now) + interval;
+    }
     const std::uint64_t n = s.issued.fetch_add(1, std::memory_order_relaxed);
     if (n >= s.opt.requests) break;
     if (!stream.socket().is_open()) {
@@ -540,6 +569,7 @@ int main(int argc, char** argv) {
   io.restart();
 
   const auto start = steady::now();
+  s->start = start;
   s->measure_from = start + std::chrono::duration_cast<steady::duration>(
                                 std::chrono::duration<double>(opt.warmup));
   s->end = start + std::chrono::duration_cast<steady::duration>(
@@ -579,6 +609,7 @@ int main(int argc, char** argv) {
   out["max_requests"] = opt.requests;
   out["mix"] = opt.mix;
   out["pinned"] = opt.pin;
+  out["rate"] = opt.rate;
   out["window_s"] = window;
   out["connects"] = connects;
   out["connect_errors"] = connect_errors;

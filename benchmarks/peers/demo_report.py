@@ -296,7 +296,7 @@ class Report:
         self.out(f"## Comparison at {conns} connections")
         self.out()
         self.out(f"Each server alone, fresh, `--tokens={a.tokens} "
-                 f"--db-pool={a.tokens}`; ctxexec_load, one thread, "
+                 f"--db_pool={a.tokens}`; ctxexec_load, one thread, "
                  f"{a.seconds} s after {a.warmup} s of warm-up; every "
                  "response checked.")
         self.out()
@@ -357,24 +357,23 @@ class Report:
         a = self.args
         self.out("## Is the loop ever blocked?")
         self.out()
-        self.out(f"`/async?ms=0` on {a.block_connections} connections, "
-                 f"alone, then beside `/sync?ms=200` on {a.tokens + 10} "
-                 f"connections pinned to it (more than the {a.tokens} "
-                 "limiter tokens: all busy, some waiting):")
+        self.out(f"`/async?ms=0` at {a.block_rate:g} requests/s on "
+                 f"{a.block_connections} connections, alone, then beside "
+                 f"`/sync?ms=200` on {a.tokens + 10} connections (more than "
+                 f"the {a.tokens} limiter tokens: all busy, some waiting):")
         self.out()
         rows = []
         self.blocked = {}
         for kind in a.servers:
             alone = self.run(f"block-{kind}-unloaded")
             loaded = self.run(f"block-{kind}-loaded")
+            sync = self.run(f"block-{kind}-sync")
             mid = parse_metrics(os.path.join(a.results,
                                              f"block-{kind}-mid.metrics"))
-            if not alone or not loaded:
+            if not alone or not loaded or not sync:
                 continue
-            async_loaded = next(r for r in loaded["routes"]
-                                if r["route"].startswith("/async"))
-            sync_loaded = next(r for r in loaded["routes"]
-                               if r["route"].startswith("/sync"))
+            async_loaded = loaded["total"]
+            sync_loaded = sync["total"]
             p_alone = alone["total"]["latency_ms"]["p99"]
             p_loaded = async_loaded["latency_ms"]["p99"]
             ratio = p_loaded / p_alone if p_alone else None
@@ -401,13 +400,12 @@ class Report:
 
         pair = self.pair_medians()
         if pair:
-            c_rps, p_rps, n = pair
-            ratio = c_rps / p_rps
+            ratio, c_rps, p_rps, n = pair
             rows.append(["/async?ms=0 at 200 connections: ctxexec req/s"
                          " >= 0.97x --plain",
-                         f"{ratio:.3f}x (medians of {n} alternated rounds: "
-                         f"{rps(c_rps)} vs {rps(p_rps)})",
-                         verdict(ratio >= 0.97)])
+                         f"{ratio:.3f}x (median of {n} alternated rounds' "
+                         f"ratios; median req/s {rps(c_rps)} vs "
+                         f"{rps(p_rps)})", verdict(ratio >= 0.97)])
         for route in ("async", "sync"):
             c = self.cmp("ctxexec", route, conns)
             f = self.cmp("fastapi", route, conns)
@@ -420,7 +418,8 @@ class Report:
         if "ctxexec" in self.blocked:
             ratio, alone, loaded, borrowed, total = self.blocked["ctxexec"]
             busy = borrowed is not None and borrowed == total
-            rows.append([f"loop never blocked: /async?ms=0 p99 while "
+            rows.append([f"loop never blocked: /async?ms=0 p99 (at "
+                         f"{a.block_rate:g}/s) while "
                          f"/sync?ms=200 holds all {a.tokens} tokens <= 2x "
                          "its p99 alone",
                          f"{ratio:.2f}x ({ms(loaded)} ms vs {ms(alone)} ms; "
@@ -460,17 +459,23 @@ class Report:
                                  for g, m, v in rows]
 
     def pair_medians(self):
-        """(ctxexec req/s, --plain req/s, rounds): the medians of the
-        alternated rounds, or None."""
-        medians = []
-        for kind in ("ctxexec", "plain"):
-            values = [d["total"]["rps"] for d in (
-                self.run(f"pair-{kind}-{r}")
-                for r in range(1, self.args.rounds + 1)) if d]
-            if not values or not statistics.median(values):
-                return None
-            medians.append(statistics.median(values))
-        return medians[0], medians[1], self.args.rounds
+        """(the median of the rounds' ctxexec/--plain ratios, the median
+        ctxexec req/s, the median --plain req/s, rounds), or None. Each
+        round runs both back to back, so its ratio shares its moment's
+        noise; the median drops a round that a neighbour disturbed."""
+        ratios, c_values, p_values = [], [], []
+        for r in range(1, self.args.rounds + 1):
+            c = self.run(f"pair-ctxexec-{r}")
+            p = self.run(f"pair-plain-{r}")
+            if not c or not p or not p["total"]["rps"]:
+                continue
+            c_values.append(c["total"]["rps"])
+            p_values.append(p["total"]["rps"])
+            ratios.append(c_values[-1] / p_values[-1])
+        if not ratios:
+            return None
+        return (statistics.median(ratios), statistics.median(c_values),
+                statistics.median(p_values), len(ratios))
 
     def pair_rounds(self):
         rows = []
@@ -486,7 +491,8 @@ class Report:
         self.out("## ctxexec against --plain, alternated rounds")
         self.out()
         self.out("Both servers up side by side; `/async?ms=0` at 200 "
-                 "connections on each in turn:")
+                 "connections on each in turn, short rounds (pairs close in "
+                 "time share the machine's noise):")
         self.out()
         self.table(["round", "ctxexec req/s", "p99 ms", "--plain req/s",
                     "p99 ms", "ratio"], rows)
@@ -559,7 +565,8 @@ def main():
     parser.add_argument("--warmup", default="1")
     parser.add_argument("--tokens", type=int, default=40)
     parser.add_argument("--block-connections", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--block-rate", type=float, default=2000)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--servers", nargs="*", default=[])
     parser.add_argument("--sweep", nargs="*", type=int, default=[200])
     parser.add_argument("--chart")
