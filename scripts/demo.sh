@@ -95,7 +95,7 @@ if [ -z "${demo_bin}" ] || [ -z "${load_bin}" ]; then
     configure_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   fi
   log "configure (${build_dir})"
-  cmake "${configure_args[@]}" >/dev/null
+  cmake --no-warn-unused-cli "${configure_args[@]}" >/dev/null
   targets=(ctxexec_load)
   if cmake --build "${build_dir}" --target help | grep -q '^ctxexec_demo:'; then
     targets+=(ctxexec_demo)

@@ -73,7 +73,7 @@ using ctxexec_load::check_errc_count;
 
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-// --- Options ----------------------------------------------------------------
+// --- Options
 
 struct options {
   std::string url;
@@ -203,7 +203,6 @@ bool parse_flags(int argc, char** argv, options& o) {
 }
 
 // --- Routes
-// -------------------------------------------------------------------
 
 struct route {
   std::string target;  // as sent, and the key in the results
@@ -266,7 +265,6 @@ bool parse_mix(std::string_view mix, bool pin, std::vector<route>& routes,
 }
 
 // --- Per-connection results
-// -------------------------------------------------------
 
 struct route_stats {
   std::uint64_t transport_errors = 0;
@@ -440,7 +438,9 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
                         std::to_string(response.result_int()) + " " +
                         response.body().substr(0, 300));
     if (t0 >= s.measure_from)
-      stats.latency_ns.push_back(static_cast<std::uint64_t>((t1 - t0).count()));
+      stats.latency_ns.push_back(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+              .count()));
     r.last_done = t1;
     if (!response.keep_alive()) close(stream);
   }
@@ -448,7 +448,6 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
 }
 
 // --- Results
-// ------------------------------------------------------------------------
 
 double percentile_ms(const std::vector<std::uint64_t>& sorted, double p) {
   if (sorted.empty()) return 0;
