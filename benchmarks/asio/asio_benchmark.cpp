@@ -3,6 +3,7 @@
 // baseline in this binary.
 //
 //   BM_PostHop            co_await asio::post(use_awaitable), io_context
+//   BM_PostHopMonitored   the same with a loop_monitor on (vs. BM_PostHop)
 //   BM_StrandHop          the same hop, coroutine spawned on a strand
 //   BM_CoSpawnAwait       co_await co_spawn(this_coro executor, child)
 //   BM_CoSpawnAwaitIoExecutor  the same, spawned on the io_context executor
@@ -225,6 +226,19 @@ void BM_PostHopBaseline(benchmark::State& state) {
   post_hop<flavor::plain_asio>(state);
 }
 void BM_PostHop(benchmark::State& state) { post_hop<flavor::ctxexec>(state); }
+// The same hop with a loop_monitor watching the io_context: what each
+// handler pays for being watched (its baseline is BM_PostHop).
+void BM_PostHopMonitored(benchmark::State& state) {
+  asio::io_context io(1);
+  ctxexec::loop_monitor monitor(io);
+  auto guard = bench_var().scoped_set(kVarValue);
+  const std::uint64_t allocations_before = tl_allocations;
+  spawn<flavor::ctxexec>(io, hop_loop<flavor::ctxexec>(state));
+  run_io(state, io);
+  monitor.stop();
+  finish(state, allocations_before);
+}
+
 void BM_StrandHopBaseline(benchmark::State& state) {
   strand_hop<flavor::plain_asio>(state);
 }
@@ -427,6 +441,7 @@ void BM_PostHandler(benchmark::State& state) {
 
 BENCHMARK(BM_PostHopBaseline);
 BENCHMARK(BM_PostHop);
+BENCHMARK(BM_PostHopMonitored);
 BENCHMARK(BM_StrandHopBaseline);
 BENCHMARK(BM_StrandHop);
 BENCHMARK(BM_CoSpawnAwaitBaseline);

@@ -22,6 +22,8 @@ ASIO_ROWS = [
      "diff", 10.0, 1),
     ("co_await post hop, strand", "BM_StrandHop", "BM_StrandHopBaseline",
      "diff", 10.0, 1),
+    ("hop with a loop_monitor on (baseline: the ctxexec hop without it)",
+     "BM_PostHopMonitored", "BM_PostHop", "diff", 5.0, 1),
     ("co_spawn + await, child on this_coro::executor", "BM_CoSpawnAwait",
      "BM_CoSpawnAwaitBaseline", "ratio", 1.15, 1),
     ("co_spawn + await, child on the io_context executor",

@@ -2,7 +2,8 @@
 //
 // The Boost.Asio integration: includes every public header under
 // ctxexec/asio/ (`context_executor`, `co_spawn`, `bind_context`,
-// `post`/`dispatch`/`defer`, `isolated`, `awaitable_operators`, `unwrap`).
+// `post`/`dispatch`/`defer`, `isolated`, `awaitable_operators`, `unwrap`,
+// `loop_monitor`).
 // CMake target: `ctxexec::asio` (the core and Boost.Asio).
 //
 // Example:
@@ -18,6 +19,7 @@
 #include <ctxexec/asio/co_spawn.hpp>
 #include <ctxexec/asio/context_executor.hpp>
 #include <ctxexec/asio/isolated.hpp>
+#include <ctxexec/asio/loop_monitor.hpp>
 #include <ctxexec/asio/post.hpp>
 #include <ctxexec/asio/unwrap.hpp>
 #include <ctxexec/core.hpp>

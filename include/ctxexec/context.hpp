@@ -261,18 +261,16 @@ class context {
 
   explicit context(detail::context_impl* impl) noexcept : context_(impl) {}
 
-  /// Calls `f(map)` with this object's map, as no thread changes it
-  /// meanwhile: the map itself when this thread has the object current (or
-  /// could enter it), else a snapshot of it, taken without waiting for the
-  /// thread that has it entered.
+  /// Calls `f(map)` with this object's map as no thread changes it: the
+  /// map itself when the object is current on this thread, else a snapshot
+  /// of it, taken without entering the object (a `run()` elsewhere never
+  /// fails because of a reader) or waiting for a thread that has it
+  /// entered.
   template <class F>
   void read(F&& f) const {
     detail::context_impl* c = context_;
     if (c == nullptr) return;
     if (c == detail::tl_current) {
-      f(c->vars);
-    } else if (detail::try_enter(c)) {
-      detail::enter_scope scope(c);
       f(c->vars);
     } else {
       const detail::map snapshot = detail::snapshot_of(c);
@@ -324,6 +322,14 @@ struct context_access {
   /// A handle taking over one counted reference (a pin), or an empty handle
   /// for nullptr.
   static context adopt(context_impl* c) noexcept { return context(c); }
+  /// A new context object holding what `ctx` holds now (`ctx.copy()`), read
+  /// as `find` reads: without waiting for a thread that has it entered.
+  /// Errors: std::bad_alloc.
+  static context snapshot(const context& ctx) {
+    context copy;
+    ctx.read([&](const map& vars) { copy.context_->vars = vars; });
+    return copy;
+  }
 };
 
 }  // namespace detail

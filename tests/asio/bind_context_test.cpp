@@ -141,43 +141,44 @@ TEST_F(BindContextTest, BindsTheHandlerOfEveryKindOfOperation) {
               }));
         }));
   }
+  // Declared here: the client's handlers run after the block below ends.
+  auto exchange = [&](tcp::resolver::results_type endpoints) {
+    asio::async_connect(
+        client, endpoints,
+        asio::as_tuple(ctxexec::bind_context(
+            [&](std::tuple<error_code, tcp::endpoint> result) {
+              record("connect", !std::get<0>(result));
+              request.body() = "hello";
+              request.prepare_payload();
+              http::async_write(
+                  client, request,
+                  asio::redirect_error(
+                      ctxexec::bind_context([&](std::size_t) {
+                        record("http_write", !write_error);
+                        http::async_read(
+                            client, client_buffer, answer,
+                            ctxexec::bind_context([&](error_code ec,
+                                                      std::size_t) {
+                              record("http_read", !ec);
+                              asio::async_write(
+                                  client, asio::buffer("ping", 4),
+                                  ctxexec::bind_context([&](error_code ec,
+                                                            std::size_t) {
+                                    record("write", !ec);
+                                    client.async_read_some(
+                                        asio::buffer(client_raw),
+                                        ctxexec::bind_context(
+                                            [&](error_code ec, std::size_t) {
+                                              record("read_some", !ec);
+                                            }));
+                                  }));
+                            }));
+                      }),
+                      write_error));
+            })));
+  };
   {
     auto g = side.scoped_set("client");
-    auto exchange = [&](tcp::resolver::results_type endpoints) {
-      asio::async_connect(
-          client, endpoints,
-          asio::as_tuple(ctxexec::bind_context(
-              [&](std::tuple<error_code, tcp::endpoint> result) {
-                record("connect", !std::get<0>(result));
-                request.body() = "hello";
-                request.prepare_payload();
-                http::async_write(
-                    client, request,
-                    asio::redirect_error(
-                        ctxexec::bind_context([&](std::size_t) {
-                          record("http_write", !write_error);
-                          http::async_read(
-                              client, client_buffer, answer,
-                              ctxexec::bind_context([&](error_code ec,
-                                                        std::size_t) {
-                                record("http_read", !ec);
-                                asio::async_write(
-                                    client, asio::buffer("ping", 4),
-                                    ctxexec::bind_context([&](error_code ec,
-                                                              std::size_t) {
-                                      record("write", !ec);
-                                      client.async_read_some(
-                                          asio::buffer(client_raw),
-                                          ctxexec::bind_context(
-                                              [&](error_code ec, std::size_t) {
-                                                record("read_some", !ec);
-                                              }));
-                                    }));
-                              }));
-                        }),
-                        write_error));
-              })));
-    };
     timer.expires_after(std::chrono::milliseconds(0));
     timer.async_wait(ctxexec::bind_context([&](error_code ec) {
       record("timer", !ec);

@@ -125,13 +125,17 @@ class context_binder {
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) && {
-    detail::held_scope scope(context_while_running());
+    detail::context_impl* c = context_while_running();
+    detail::held_scope scope(c);
+    detail::watch_scope watch(c, c != nullptr ? c->generation() : 0);
     return std::invoke(std::move(target_), std::forward<Args>(args)...);
   }
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) & {
-    detail::held_scope scope(context_while_running());
+    detail::context_impl* c = context_while_running();
+    detail::held_scope scope(c);
+    detail::watch_scope watch(c, c != nullptr ? c->generation() : 0);
     return std::invoke(target_, std::forward<Args>(args)...);
   }
 

@@ -20,6 +20,7 @@
 #ifndef CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
 #define CTXEXEC_ASIO_CONTEXT_EXECUTOR_HPP
 
+#include <ctxexec/asio/detail/handler_watch.hpp>
 #include <ctxexec/asio/detail/strand_binding.hpp>
 #include <ctxexec/context.hpp>
 
@@ -130,11 +131,13 @@ class in_context {
     switch (e) {
       case entry::entered: {
         enter_scope scope(context_);
+        watch_scope watch(context_, generation_);  // for a loop_monitor
         std::move(f_)();
         return;
       }
       case entry::same_thread: {
         adopt_scope scope(context_);
+        watch_scope watch(context_, generation_);
         std::move(f_)();
         return;
       }

@@ -358,7 +358,7 @@ inline context_impl* current_for_write() {
 /// Marks `c` (held by a handle) entered by this thread. Returns false when
 /// it already was entered, on any thread; nothing changes then.
 inline bool try_enter(context_impl* c) noexcept {
-  if ((c->state.fetch_or(context_impl::kEntered, std::memory_order_acquire) &
+  if ((c->state.fetch_or(context_impl::kEntered, std::memory_order_seq_cst) &
        context_impl::kEntered) != 0) {
     return false;
   }
@@ -387,7 +387,7 @@ inline entry try_enter_named(context_impl* c,
     }
     if ((s & context_impl::kEntered) != 0) return entry::queued;
   } while (!c->state.compare_exchange_weak(s, s | context_impl::kEntered,
-                                           std::memory_order_acquire,
+                                           std::memory_order_seq_cst,
                                            std::memory_order_relaxed));
   c->owner.store(this_thread_tag(), std::memory_order_relaxed);
   return entry::entered;
@@ -426,7 +426,7 @@ inline entry enter_or_queue_locked(context_impl* c, std::uint64_t generation,
     }
     if ((s & context_impl::kEntered) == 0) {
       if (c->state.compare_exchange_weak(s, s | context_impl::kEntered,
-                                         std::memory_order_acquire,
+                                         std::memory_order_seq_cst,
                                          std::memory_order_relaxed)) {
         c->owner.store(this_thread_tag(), std::memory_order_relaxed);
         return entry::entered;
@@ -562,8 +562,10 @@ class edit_scope {
     tl_editing = c;
     c->editing.store(true, std::memory_order_relaxed);
     light_fence();
-    // Acquire: what a reader that left read happens before this change.
-    if (c->readers.load(std::memory_order_acquire) != 0) [[unlikely]] {
+    // Sequentially consistent (a plain load on x86): a reader that found
+    // the object not entered, and so issued no heavy fence, is seen here;
+    // and what a reader that left read happens before this change.
+    if (c->readers.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
       lock_slow();
     }
   }
@@ -593,14 +595,23 @@ class edit_scope {
 
 /// A copy of the map of `c` (held by a handle), which another thread may
 /// have entered and be changing: it waits for no more than a change in
-/// progress to end.
+/// progress to end. It never enters the object, so it never makes a
+/// `run()` elsewhere fail.
 [[gnu::noinline]] inline map snapshot_of(context_impl* c) {
   entry_stripe& stripe = stripe_of(c);
   std::lock_guard<std::mutex> lock(stripe.mutex);
-  c->readers.fetch_add(1, std::memory_order_relaxed);
-  heavy_fence();
-  while (c->editing.load(std::memory_order_acquire)) {
-    std::this_thread::yield();  // a change in progress: a few nanoseconds
+  c->readers.fetch_add(1, std::memory_order_seq_cst);
+  // Not entered: a thread that enters from now on sees this reader at its
+  // first change (entering and that load are sequentially consistent), and
+  // what the last one changed happens before its exit, which this load
+  // reads. Entered: its current change may have missed the reader, so every
+  // thread runs a full barrier, and a change in progress is waited out.
+  if ((c->state.load(std::memory_order_seq_cst) & context_impl::kEntered) !=
+      0) {
+    heavy_fence();
+    while (c->editing.load(std::memory_order_acquire)) {
+      std::this_thread::yield();  // a change in progress: a few nanoseconds
+    }
   }
   map copy = c->vars;  // changes from now on take the lock, or copy paths
   c->readers.fetch_sub(1, std::memory_order_release);

@@ -5,8 +5,9 @@
 // new Boost version is checked here and nowhere else:
 //   * `is_awaitable_handler<T>`: whether T is the handler that resumes an
 //     `asio::awaitable` coroutine (detail::awaitable_handler);
-//   * `inside_asio_handler()`: whether the calling thread is inside an Asio
-//     event loop's run() (detail::thread_context);
+//   * `inside_asio_handler()` and `asio_call_stack_top()`: whether, and in
+//     which run() the calling thread is inside an Asio event loop
+//     (detail::thread_context);
 //   * `runs_scheduler_of(ctx)`: whether the calling thread is inside run()
 //     of the scheduler of `ctx` (an io_context or thread_pool;
 //     detail::scheduler::can_dispatch).
@@ -48,11 +49,17 @@ struct is_awaitable_handler<
     boost::asio::detail::awaitable_handler<Executor, Ts...>> : std::true_type {
 };
 
+/// Identifies the innermost Asio event loop run() the calling thread is
+/// inside (io_context::run, a thread_pool thread, ...), or nullptr: it
+/// changes when the thread enters or leaves one.
+inline const void* asio_call_stack_top() noexcept {
+  return boost::asio::detail::thread_context::top_of_thread_call_stack();
+}
+
 /// Whether the calling thread is running a handler inside some Asio event
 /// loop (io_context::run, thread_pool, strand, ...).
 inline bool inside_asio_handler() noexcept {
-  return boost::asio::detail::thread_context::top_of_thread_call_stack() !=
-         nullptr;
+  return asio_call_stack_top() != nullptr;
 }
 
 /// Whether the calling thread is inside run() of the scheduler that serves
