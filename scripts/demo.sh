@@ -45,7 +45,8 @@
 #   DEMO_ROUNDS           alternated ctxexec / --plain rounds for the 3% goal [10]
 #   DEMO_PAIR_SECONDS     measured seconds of each of those rounds [1]
 #   DEMO_TOKENS           --tokens and --db-pool of every server [40]
-#   DEMO_SERVERS          which servers to compare [ctxexec plain fastapi]
+#   DEMO_SERVERS          which servers to compare [ctxexec plain fastapi];
+#                         ctxexec1 adds ctxexec_demo --threads=1
 #   DEMO_CHART            where the chart goes [docs/server-comparison.png];
 #                         empty: no chart
 #   DEMO_BUILD_DIR        [build/demo]
@@ -139,8 +140,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME KIND [flags...]: starts server KIND (ctxexec, plain or
-# fastapi), waits for its first line "listening on http://127.0.0.1:PORT",
+# start_server NAME KIND [flags...]: starts server KIND (ctxexec, plain,
+# fastapi, or ctxexec1: ctxexec_demo --threads=1, one loop as uvicorn's
+# single worker has), waits for its first line "listening on http://127.0.0.1:PORT",
 # and records its pid and URL.
 start_server() {
   local name="$1" kind="$2"
@@ -149,6 +151,7 @@ start_server() {
   local -a cmd
   case "${kind}" in
     ctxexec) cmd=("${demo_bin}") ;;
+    ctxexec1) cmd=("${demo_bin}" --threads=1) ;;
     plain) cmd=("${demo_bin}" --plain) ;;
     fastapi) cmd=("${python}" "${peers_dir}/fastapi_app.py") ;;
   esac

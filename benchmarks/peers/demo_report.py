@@ -30,6 +30,7 @@ import sys
 SERVER_NAMES = {
     "ctxexec": "ctxexec_demo",
     "plain": "ctxexec_demo --plain",
+    "ctxexec1": "ctxexec_demo --threads=1",
     "fastapi": "FastAPI peer",
 }
 
