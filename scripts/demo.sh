@@ -95,7 +95,7 @@ die() {
 if [ -z "${demo_bin}" ] || [ -z "${load_bin}" ]; then
   configure_args=(-S "${repo_root}" -B "${build_dir}" -G Ninja
     -DCMAKE_BUILD_TYPE=Release -DCTXEXEC_BUILD_TESTS=OFF
-    -DCTXEXEC_INSTALL=OFF -DCTXEXEC_BUILD_LOAD=ON -DCTXEXEC_BUILD_EXAMPLES=ON)
+    -DCTXEXEC_INSTALL=OFF -DCTXEXEC_BUILD_EXAMPLES=ON)
   if command -v ccache >/dev/null 2>&1; then
     configure_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   fi

@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang libclang-rt-14-dev ccache git
-  libboost1.81-dev libabsl-dev libgtest-dev libbenchmark-dev
+  libboost1.81-dev libboost-json1.81-dev libabsl-dev libgtest-dev
+  libbenchmark-dev libspdlog-dev
   python3 nodejs
   python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-httpx
   wrk gnuplot-nox

@@ -2,8 +2,10 @@
 //
 // The umbrella header: every part of ctxexec. The core
 // (<ctxexec/core.hpp>, standard library only), the Boost.Asio integration
-// (<ctxexec/asio.hpp>) and the thread executors (<ctxexec/threads.hpp>,
-// Asio and Abseil). CMake target: `ctxexec::ctxexec`.
+// (<ctxexec/asio.hpp>), the thread executors (<ctxexec/threads.hpp>, Asio
+// and Abseil) and the HTTP part (<ctxexec/http.hpp>, Beast). CMake target:
+// `ctxexec::ctxexec`. The optional spdlog integration is not included:
+// <ctxexec/spdlog/context_flag.hpp>, target `ctxexec::spdlog`.
 //
 // Example:
 //   #include <ctxexec/ctxexec.hpp>
@@ -17,6 +19,7 @@
 
 #include <ctxexec/asio.hpp>
 #include <ctxexec/core.hpp>
+#include <ctxexec/http.hpp>
 #include <ctxexec/threads.hpp>
 
 #endif  // CTXEXEC_CTXEXEC_HPP

@@ -378,10 +378,12 @@ struct tracestate_member {
 /// `key=value`, in order, keys unique. Immutable: `with` and `without`
 /// return a new value, and copies share one list.
 ///
-/// Keys are simple (`[a-z][a-z0-9_*/-]{0,255}`) or multi-tenant
-/// (`tenant@system`: tenant `[a-z0-9][a-z0-9_*/-]{0,240}`, system
-/// `[a-z][a-z0-9_*/-]{0,13}`). Values are 1 to 256 characters in 0x20-0x7E
-/// except ',' and '=', not ending in a space.
+/// Keys are `(lcalpha / DIGIT) 0*255(lcalpha / DIGIT / _ - * / @)`, the
+/// grammar of the current Level 1 text and of the W3C test suite (which
+/// folded the multi-tenant `tenant@system` form into it). Values are 1 to
+/// 256 characters in 0x20-0x7E except ',' and '=', not ending in a space.
+/// Of several entries with one key, the first is kept and the later ones
+/// are discarded, as the specification lets a vendor do.
 ///
 /// Thread safety: distinct objects: safe; shared objects: safe for reads
 /// (every member is const).
@@ -390,8 +392,8 @@ struct tracestate_member {
 /// child spans without copying its entries.
 ///
 /// Errors: `parse` never throws: an invalid header (bad key or value, a
-/// member without '=', a duplicate key, more than 32 members) and a failed
-/// allocation give std::nullopt, and the header is dropped. `with` throws
+/// member without '=', more than 32 members) and a failed allocation give
+/// std::nullopt, and the header is dropped. `with` throws
 /// `header_error` for a key or value outside the grammar. Others throw
 /// std::bad_alloc only.
 ///
@@ -431,10 +433,13 @@ class tracestate : public detail::shared_list<tracestate_member> {
         if (!valid) return false;
         const std::string_view key = m.substr(0, eq);
         const std::string_view value = m.substr(eq + 1);
-        valid = is_valid_key(key) && is_valid_value(value) &&
-                std::none_of(members.begin(), members.end(),
-                             [&](const member& m) { return m.key == key; });
-        if (valid) members.push_back({std::string(key), std::string(value)});
+        valid = is_valid_key(key) && is_valid_value(value);
+        const bool duplicate =
+            std::any_of(members.begin(), members.end(),
+                        [&](const member& m) { return m.key == key; });
+        if (valid && !duplicate) {
+          members.push_back({std::string(key), std::string(value)});
+        }
         return valid;
       });
       if (!valid) return std::nullopt;
@@ -444,15 +449,22 @@ class tracestate : public detail::shared_list<tracestate_member> {
     }
   }
 
-  /// Whether `key` is a simple or multi-tenant key of Level 1.
+  /// Whether `key` follows the key grammar: 1 to 256 characters of
+  /// [a-z0-9_*/@-], the first a letter or a digit.
   [[nodiscard]] static constexpr bool is_valid_key(
       std::string_view key) noexcept {
-    const std::size_t at = key.find('@');
-    if (at == std::string_view::npos) {
-      return key_part(key, 256, false);
+    if (key.empty() || key.size() > 256) return false;
+    const char first = key.front();
+    if (!((first >= 'a' && first <= 'z') || (first >= '0' && first <= '9'))) {
+      return false;
     }
-    return key_part(key.substr(0, at), 241, true) &&
-           key_part(key.substr(at + 1), 14, false);
+    for (char c : key) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+            c == '-' || c == '*' || c == '/' || c == '@')) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /// Whether `value` is a valid value: 1 to 256 characters of 0x20-0x7E
@@ -548,25 +560,6 @@ class tracestate : public detail::shared_list<tracestate_member> {
 
   static std::size_t entry_size(const member& m) noexcept {
     return m.key.size() + 1 + m.value.size();
-  }
-
-  /// A key, a tenant id (`first_digit`: may start with a digit) or a system
-  /// id: 1 to `max` of [a-z0-9_*/-], the first a letter (or digit).
-  static constexpr bool key_part(std::string_view s, std::size_t max,
-                                 bool first_digit) noexcept {
-    if (s.empty() || s.size() > max) return false;
-    const char first = s.front();
-    if (!(first >= 'a' && first <= 'z') &&
-        !(first_digit && first >= '0' && first <= '9')) {
-      return false;
-    }
-    for (char c : s) {
-      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-            c == '-' || c == '*' || c == '/')) {
-        return false;
-      }
-    }
-    return true;
   }
 };
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <future>
 #include <latch>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -272,6 +273,13 @@ TEST_F(BlockingPoolTest, DestroyedFromItsOwnWorkerFinishesDetached) {
   pool.reset();
   released.count_down();
   EXPECT_TRUE(destroyed.get_future().get());
+}
+
+TEST_F(BlockingPoolTest, StatisticsPrintAsOneLine) {
+  ctxexec::blocking_pool pool;
+  std::ostringstream os;
+  os << pool.statistics();
+  EXPECT_EQ(os.str(), "threads=0 idle=0 running=0 queued=0");
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -1005,6 +1006,16 @@ TEST_F(CapacityLimiterTest, ATokenReturnedElsewhereMayBeBorrowedAgain) {
   EXPECT_EQ(outcomes[2], ctxexec::limiter_errc::already_borrowing);
   EXPECT_FALSE(outcomes[3]);
   expect_statistics(limiter, 0, 1, 0);
+}
+
+TEST_F(CapacityLimiterTest, StatisticsPrintAsOneLine) {
+  asio::io_context io;
+  ctxexec::capacity_limiter limiter(io, 3);
+  ASSERT_TRUE(limiter.try_acquire());
+  std::ostringstream os;
+  os << limiter.statistics();
+  EXPECT_EQ(os.str(), "borrowed=1/3 waiting=0");
+  limiter.release();
 }
 
 }  // namespace

@@ -668,21 +668,22 @@ class adopt_scope {
 /// it on scope exit, also by exception.
 class enter_scope {
  public:
-  explicit enter_scope(context_impl* c) noexcept : c_(c), prev_(tl_current) {
+  explicit enter_scope(context_impl* c) noexcept
+      : context_(c), prev_(tl_current) {
     set_current(c);
   }
   enter_scope(const enter_scope&) = delete;
   enter_scope& operator=(const enter_scope&) = delete;
   ~enter_scope() {
-    CTXEXEC_ASSERT(tl_current == c_ &&
+    CTXEXEC_ASSERT(tl_current == context_ &&
                    "cannot exit context: thread state references a different "
                    "context object");
     restore_current(prev_);  // first: the exit may free the object
-    exit(c_);
+    exit(context_);
   }
 
  private:
-  context_impl* c_;
+  context_impl* context_;
   context_impl* prev_;
 };
 

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <list>
 #include <memory>
+#include <ostream>
 
 namespace ctxexec {
 
@@ -78,6 +79,13 @@ struct blocking_pool_statistics {
   std::size_t running;       ///< items being run now
   std::size_t queued;        ///< items submitted and not yet started
 };
+
+/// Prints `threads=N idle=I running=R queued=Q`.
+inline std::ostream& operator<<(std::ostream& os,
+                                const blocking_pool_statistics& s) {
+  return os << "threads=" << s.threads << " idle=" << s.idle_threads
+            << " running=" << s.running << " queued=" << s.queued;
+}
 
 /// A pool of threads for blocking work.
 ///

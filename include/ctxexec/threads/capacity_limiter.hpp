@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <type_traits>
 #include <utility>
 
@@ -77,6 +78,13 @@ struct limiter_statistics {
   /// async_acquire operations queued for a token.
   std::size_t tasks_waiting;
 };
+
+/// Prints `borrowed=B/T waiting=W`.
+inline std::ostream& operator<<(std::ostream& os,
+                                const limiter_statistics& s) {
+  return os << "borrowed=" << s.borrowed_tokens << "/" << s.total_tokens
+            << " waiting=" << s.tasks_waiting;
+}
 
 /// An asynchronous counting limiter: it lends out at most `total_tokens()`
 /// tokens at once. `async_acquire` waits for one; waiters are served in
