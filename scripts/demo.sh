@@ -202,10 +202,28 @@ stop_server() {
   [ "${rc}" = 0 ] || die "${name} exited ${rc} after SIGTERM (stderr: ${results}/${name}.err)"
 }
 
-scrape() { # scrape URL FILE: GET URL/metrics into FILE
-  "${python}" -c 'import sys, urllib.request
-sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode())' \
-    "$1" >"$2" || echo "# scrape failed" >"$2"
+# scrape URL FILE [settle]: GET URL/metrics into FILE. With "settle", once
+# the server is idle: scrapes again (10 s at most) until at most one request
+# scope is open (the scrape's own) and every registered cleanup has run,
+# since cleanups run after the response that the client already has.
+scrape() {
+  "${python}" - "$1" "${3:-}" >"$2" <<'PY' || echo "# scrape failed" >"$2"
+import re, sys, time, urllib.request
+url, settle = sys.argv[1] + "/metrics", sys.argv[2] == "settle"
+deadline = time.monotonic() + 10
+def total(text, suffix):
+    return sum(float(v) for v in re.findall(
+        r"^\w*" + suffix + r"(?:\{[^}]*\})? (\S+)$", text, re.M))
+while True:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    if not settle or time.monotonic() > deadline or (
+            total(text, "scopes_open") <= 1 and
+            total(text, "cleanups_run_total") >=
+            total(text, "cleanups_registered_total")):
+        break
+    time.sleep(0.1)
+sys.stdout.write(text)
+PY
 }
 
 # load NAME URL CONNECTIONS SECONDS MIX [flags...]: ctxexec_load, its JSON
@@ -235,9 +253,8 @@ sleep "$(awk -v a="${report_seconds}" -v b="${warmup}" 'BEGIN { print b + a / 2 
 scrape "${server_url[gateway]}" "${results}/report-gateway-mid.metrics"
 scrape "${server_url[backend]}" "${results}/report-backend-mid.metrics"
 wait "${load_pid}" || die "the report's load failed"
-sleep 0.5 # the last cleanups run after the last response is written
-scrape "${server_url[gateway]}" "${results}/report-gateway-end.metrics"
-scrape "${server_url[backend]}" "${results}/report-backend-end.metrics"
+scrape "${server_url[gateway]}" "${results}/report-gateway-end.metrics" settle
+scrape "${server_url[backend]}" "${results}/report-backend-end.metrics" settle
 stop_server gateway
 stop_server backend
 
