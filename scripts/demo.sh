@@ -107,10 +107,8 @@ if [ -z "${demo_bin}" ] || [ -z "${load_bin}" ]; then
   fi
   log "build ${targets[*]}"
   cmake --build "${build_dir}" --target "${targets[@]}"
-  load_bin="${load_bin:-$(find "${build_dir}" -type f -name ctxexec_load -perm -u+x | head -n1)}"
-  if [ -z "${demo_bin}" ]; then
-    demo_bin="$(find "${build_dir}" -type f -name ctxexec_demo -perm -u+x | head -n1)"
-  fi
+  load_bin="${load_bin:-${build_dir}/benchmarks/load/ctxexec_load}"
+  demo_bin="${demo_bin:-${build_dir}/examples/server/ctxexec_demo}"
 fi
 [ -x "${load_bin}" ] || die "no ctxexec_load binary ('${load_bin}')"
 if [ -z "${demo_bin}" ] || [ "${demo_bin}" = none ] || [ ! -x "${demo_bin}" ]; then
@@ -155,8 +153,7 @@ start_server() {
     plain) cmd=("${demo_bin}" --plain) ;;
     fastapi) cmd=("${python}" "${peers_dir}/fastapi_app.py") ;;
   esac
-  # --db_pool: Abseil's spelling of the contract's --db-pool (the peer takes both).
-  cmd+=(--port=0 --tokens="${tokens}" --db_pool="${tokens}" "$@")
+  cmd+=(--port=0 --tokens="${tokens}" --db-pool="${tokens}" "$@")
   : >"${out}"
   "${cmd[@]}" >"${out}" 2>"${err}" &
   server_pid[${name}]=$!

@@ -304,7 +304,7 @@ class Report:
         self.out(f"## Comparison at {conns} connections")
         self.out()
         self.out(f"Each server alone, fresh, `--tokens={a.tokens} "
-                 f"--db_pool={a.tokens}`; ctxexec_load, one thread, "
+                 f"--db-pool={a.tokens}`; ctxexec_load, one thread, "
                  f"{a.seconds} s after {a.warmup} s of warm-up, the best of "
                  f"{a.repeats} runs; every response checked.")
         self.out()
