@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs, on Debian 12, whatever the ctxexec build, tests and benchmarks
-# need and the machine lacks. Does nothing when everything is present.
+# Installs, on Debian 12, whatever the ctxexec build, tests, benchmarks and
+# the demo (scripts/demo.sh: the FastAPI peer on uvicorn, wrk, gnuplot for
+# the chart) need and the machine lacks. Does nothing when everything is
+# present.
 set -euo pipefail
 
 packages=(
@@ -8,6 +10,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libabsl-dev libgtest-dev
   libbenchmark-dev libspdlog-dev
   python3 nodejs
+  python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-httpx
+  wrk gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do
