@@ -103,6 +103,25 @@ def metric_total(samples, key):
     return sum(value for _, value in found) if found else None
 
 
+def loop_lag(samples):
+    """"p50 / p99 / max ms" of the loop-lag probes (ctxexec_demo's loop
+    monitors), the worst loop at each quantile; "n/a" without them."""
+    lag = {}
+    for name, labels, value in samples:
+        if name == "ctxexec_loop_lag_seconds" and "quantile" in labels:
+            q = labels["quantile"]
+            lag[q] = max(lag.get(q, 0.0), value * 1e3)
+    if not lag:
+        return "n/a"
+    return " / ".join(ms(lag.get(q)) for q in ("0.5", "0.99", "1"))
+
+
+def blocked_handlers(samples):
+    found = [v for name, _, v in samples
+             if name == "ctxexec_blocked_handlers_total"]
+    return number(sum(found)) if found else "n/a"
+
+
 def number(value):
     if value is None:
         return "n/a"
@@ -236,6 +255,10 @@ class Report:
              *(pair(metric_total(end[s], "cleanups_run"),
                     metric_total(end[s], "cleanups_registered"))
                for s in servers)],
+            ["loop lag p50 / p99 / max ms (worst loop, whole run)",
+             *(loop_lag(end[s]) for s in servers)],
+            ["handlers that blocked a loop (loop monitor)",
+             *(blocked_handlers(end[s]) for s in servers)],
         ]
         self.out("### Server statistics (/metrics, mid-load and after)")
         self.out()
@@ -393,10 +416,11 @@ class Report:
                          rps(alone["total"]["rps"]),
                          rps(async_loaded["rps"]),
                          f"{number(borrowed)} / {number(total)}",
-                         rps(sync_loaded["rps"])])
+                         rps(sync_loaded["rps"]), loop_lag(mid)])
         self.table(["server", "p99 alone ms", "p99 beside /sync ms",
                     "ratio", "req/s alone", "req/s beside /sync",
-                    "tokens busy mid-load", "/sync?ms=200 req/s"], rows)
+                    "tokens busy mid-load", "/sync?ms=200 req/s",
+                    "loop lag since start p50 / p99 / max ms"], rows)
 
     def goals(self):
         a = self.args

@@ -69,8 +69,11 @@ class http_client {
   explicit http_client(executor_type ex) : ex_(ex) {}
 
   /// Sends `req` to `u`'s host and port (its target and Host are set by the
-  /// caller) and returns the response. A kept connection that turns out to
-  /// be closed is replaced once. Throws boost::system::system_error.
+  /// caller) and returns the response. A kept connection that fails before
+  /// any byte of a response arrived (the server closed it while it was
+  /// idle) is dropped and the call goes on with the next kept one, then
+  /// with a new connection; only a new connection's failure, or one after
+  /// a response began, is thrown: boost::system::system_error.
   template <class Body>
   boost::asio::awaitable<client_response> call(
       const url& u, boost::beast::http::request<Body>& req) {
@@ -80,7 +83,7 @@ class http_client {
     const std::string key = u.host + ':' + u.port;
     req.keep_alive(true);
     req.prepare_payload();
-    for (int attempt = 0;; ++attempt) {
+    for (;;) {
       std::unique_ptr<boost::beast::tcp_stream> stream = take(key);
       const bool reused = stream != nullptr;
       if (!reused) stream = co_await connect(u);
@@ -89,14 +92,16 @@ class http_client {
           co_await http::async_write(*stream, req, as_tuple(use_awaitable));
       client_response res;
       boost::system::error_code ec = wec;
+      std::size_t received = 0;
       if (!ec) {
         boost::beast::flat_buffer buffer;
         auto [rec, rn] = co_await http::async_read(*stream, buffer, res,
                                                    as_tuple(use_awaitable));
         ec = rec;
+        received = rn + buffer.size();
       }
       if (ec) {
-        if (reused && attempt == 0) continue;  // a stale kept connection
+        if (reused && received == 0) continue;  // a stale kept connection
         throw boost::system::system_error(ec, "call to " + key);
       }
       stream->expires_never();

@@ -509,6 +509,78 @@ class MonitorTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class UpstreamPoolTest(unittest.TestCase):
+    """The /chain client's kept connections: when the upstream has closed
+    every one of them (as a server does at its idle timeout), the next call
+    still succeeds on a new connection, whatever the number of stale ones."""
+
+    STALE = 3
+
+    def test_a_call_after_the_upstream_closed_every_kept_connection(self):
+        barrier = threading.Barrier(self.STALE, timeout=10)
+        served = []
+        open_sockets = []
+        lock = threading.Lock()
+
+        class Upstream(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with lock:
+                    open_sockets.append(self.connection)
+
+            def do_GET(self):
+                with lock:
+                    served.append(self.path)
+                    first_calls = len(served) <= UpstreamPoolTest.STALE
+                if first_calls:
+                    # Keeps STALE calls in flight together: the gateway
+                    # must open, then keep, STALE connections.
+                    barrier.wait()
+                body = json.dumps({"route": "/chain"}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        t = threading.Thread(target=upstream.serve_forever, daemon=True)
+        t.start()
+        url = f"http://127.0.0.1:{upstream.server_address[1]}"
+        gateway = Server("--threads=1", f"--upstream={url}")
+        try:
+            results = []
+
+            def call():
+                r, body = gateway.get_json("/chain?hops=1")
+                results.append(r.status)
+
+            callers = [threading.Thread(target=call) for _ in range(self.STALE)]
+            for c in callers:
+                c.start()
+            for c in callers:
+                c.join(timeout=20)
+            self.assertEqual(results, [200] * self.STALE)
+            # The upstream closes every connection the gateway keeps.
+            with lock:
+                self.assertEqual(len(open_sockets), self.STALE)
+                for s in open_sockets:
+                    s.shutdown(socket.SHUT_RDWR)
+            r, body = gateway.get_json("/chain?hops=1")
+            self.assertEqual(r.status, 200, body)
+            self.assertEqual(body["upstream"], {"route": "/chain"})
+        finally:
+            code = gateway.stop()
+            upstream.shutdown()
+            upstream.server_close()
+        self.assertEqual(code, 0)
+
+
 class PlainModeTest(ContractTest):
     """--plain serves the same contract."""
     flags = ("--plain",)
