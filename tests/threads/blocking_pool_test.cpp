@@ -212,6 +212,8 @@ TEST_F(BlockingPoolTest, DefaultPoolIsOnePerExecutionContext) {
             std::chrono::steady_clock::duration(10s));
   EXPECT_EQ(ctxexec::default_blocking_pool(a).options().spin,
             std::chrono::steady_clock::duration::zero());
+  EXPECT_EQ(ctxexec::default_blocking_pool(a).options().linger,
+            std::chrono::steady_clock::duration(50us));
   ctxexec::default_blocking_pool(a).set_spin(50us);  // the warm path, later
   EXPECT_EQ(ctxexec::default_blocking_pool(a).options().spin,
             std::chrono::steady_clock::duration(50us));

@@ -592,6 +592,32 @@ TEST_F(RunSyncTest, SequentialCallsReuseOneWorker) {
   EXPECT_EQ(pool.statistics().threads, 1u);
 }
 
+// The worker that handed a result back polls for the caller's next call
+// (linger) instead of going to sleep: with a linger of an hour, 20
+// sequential calls never put it to sleep. Without the linger it sleeps
+// after nearly every call, since the caller needs a thread wake-up and a
+// resumption before it calls again.
+TEST_F(RunSyncTest, TheWorkerLingersForTheCallersNextCall) {
+  constexpr int kCalls = 20;
+  asio::io_context io;
+  ctxexec::blocking_pool pool(
+      {.idle_timeout = std::chrono::hours(1), .linger = std::chrono::hours(1)});
+  int done = 0;
+  run_task(io, [&]() -> awaitable<void> {
+    for (int i = 0; i < kCalls; ++i) {
+      done += co_await ctxexec::run_sync_with_context(
+          {.pool = &pool}, [] { return 1; }, use_awaitable);
+    }
+  });
+  EXPECT_EQ(done, kCalls);
+  const auto counts =
+      ctxexec::detail::blocking_pool_access::impl(pool).statistics();
+  EXPECT_EQ(counts.threads, 1u);
+  EXPECT_EQ(counts.sleeps, 0u);
+  pool.shutdown();  // stops the lingering worker at once
+  EXPECT_EQ(pool.statistics().threads, 0u);
+}
+
 /// A one-thread pool whose only worker is held busy until release(): an
 /// item submitted meanwhile waits in the queue, so a call is known not to
 /// have started its function yet.

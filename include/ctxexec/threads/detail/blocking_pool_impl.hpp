@@ -19,9 +19,11 @@
 #include <absl/base/thread_annotations.h>
 #include <absl/functional/any_invocable.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -88,12 +90,15 @@ class blocking_pool_impl
 
   struct counts {
     std::size_t threads, idle, running, queued;
+    /// Times a worker went to sleep waiting for work (for tests).
+    std::uint64_t sleeps;
   };
 
   blocking_pool_impl(clock::duration idle_timeout, clock::duration spin,
-                     std::size_t max_threads)
+                     clock::duration linger, std::size_t max_threads)
       : idle_timeout_(idle_timeout),
         spin_(spin.count()),
+        linger_(linger),
         max_threads_(max_threads == 0 ? 1 : max_threads) {}
 
   // Joined or detached by then: see shutdown() and release().
@@ -112,6 +117,7 @@ class blocking_pool_impl
   void set_spin(clock::duration d) noexcept {
     spin_.store(d.count(), std::memory_order_relaxed);
   }
+  clock::duration linger() const noexcept { return linger_; }
   std::size_t max_threads() const noexcept { return max_threads_; }
 
   void submit(task item) {
@@ -195,7 +201,7 @@ class blocking_pool_impl
 
   counts statistics() const {
     mutex_lock lock(mu_);
-    return {threads_, idle_ + spinning_, running_, queue_.size()};
+    return {threads_, idle_ + spinning_, running_, queue_.size(), sleeps_};
   }
 
  private:
@@ -222,6 +228,7 @@ class blocking_pool_impl
   void worker_main(std::list<std::thread>::iterator self) {
     tl_current_pool() = this;
     mu_.lock();
+    bool handed_off = false;
     for (;;) {
       if (!queue_.empty()) {
         task item = std::move(queue_.front());
@@ -232,7 +239,8 @@ class blocking_pool_impl
         work_item hand_off = run_item(std::move(item));
         mu_.lock();
         --running_;
-        if (hand_off) {
+        handed_off = hand_off != nullptr;
+        if (handed_off) {
           // Idle first: a submit() made by whoever the hand-off tells finds
           // this worker (it looks at the queue again before it waits).
           ++idle_;
@@ -246,16 +254,24 @@ class blocking_pool_impl
       if (closed_) break;
       // One poller at a time: it serves the next item without a wake-up,
       // and the CPU time spent polling stays bounded by one thread's.
-      if (const auto spin = this->spin();
-          spin > clock::duration::zero() && spinning_ == 0) {
+      // After a hand-off, it polls at least linger_: the caller it just
+      // answered often calls again at once.
+      const auto warm = this->spin();
+      const auto spin = handed_off ? std::max(warm, linger_) : warm;
+      // Lingering beyond the warm path yields the CPU between looks: a
+      // thread that has work to do (an event loop) runs first.
+      const bool yielding = spin > warm;
+      handed_off = false;
+      if (spin > clock::duration::zero() && spinning_ == 0) {
         ++spinning_;
         mu_.unlock();
-        poll_for_work(spin);
+        poll_for_work(spin, yielding);
         mu_.lock();
         --spinning_;
         if (!queue_.empty() || closed_) continue;
       }
       ++idle_;
+      ++sleeps_;
       const bool woken = work_available_.wait_for(mu_, idle_timeout_);
       --idle_;
       if (!woken && queue_.empty() && !closed_) {
@@ -270,7 +286,7 @@ class blocking_pool_impl
     tl_current_pool() = nullptr;
   }
 
-  void poll_for_work(clock::duration spin) {
+  void poll_for_work(clock::duration spin, bool yielding) {
     const auto deadline = clock::now() + spin;
     do {
       for (int i = 0; i < 64; ++i) {
@@ -282,6 +298,7 @@ class blocking_pool_impl
         __builtin_ia32_pause();
 #endif
       }
+      if (yielding) std::this_thread::yield();
     } while (clock::now() < deadline);
   }
 
@@ -302,6 +319,7 @@ class blocking_pool_impl
 
   const clock::duration idle_timeout_;
   std::atomic<clock::rep> spin_;
+  const clock::duration linger_;
   const std::size_t max_threads_;
 
   mutable mutex mu_;
@@ -315,6 +333,7 @@ class blocking_pool_impl
   std::size_t threads_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t idle_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t spinning_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t sleeps_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 
