@@ -102,7 +102,8 @@ if [ -z "${demo_bin}" ] || [ -z "${load_bin}" ]; then
   log "configure (${build_dir})"
   cmake --no-warn-unused-cli "${configure_args[@]}" >/dev/null
   targets=(ctxexec_load)
-  if cmake --build "${build_dir}" --target help | grep -q '^ctxexec_demo:'; then
+  build_targets="$(cmake --build "${build_dir}" --target help)"
+  if grep -q '^ctxexec_demo:' <<<"${build_targets}"; then
     targets+=(ctxexec_demo)
   fi
   log "build ${targets[*]}"
@@ -132,6 +133,11 @@ declare -A server_pid=()
 declare -A server_url=()
 
 cleanup() {
+  # Load clients still running (after a failure), then the servers.
+  local job
+  for job in $(jobs -p); do
+    kill -KILL "${job}" 2>/dev/null || true
+  done
   for name in "${!server_pid[@]}"; do
     kill -KILL "${server_pid[${name}]}" 2>/dev/null || true
   done

@@ -356,8 +356,10 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
   char span_id[16];
   char user_id[48];
   const std::string_view trace_view(trace_id, sizeof trace_id);
-  // --rate: this connection's requests start `interval` apart, staggered
-  // across connections; a late one starts at once (no catching up later).
+  // --rate: this connection's requests are due `interval` apart, staggered
+  // across connections. A late one starts at once, and its latency counts
+  // from when it was due: a stall delays every request due during it, not
+  // only the one in flight (no coordinated omission).
   std::optional<asio::steady_timer> pace;
   steady::duration interval{};
   steady::time_point next_start = s.start;
@@ -368,14 +370,15 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
     next_start += interval * index / s.opt.connections;
   }
   while (steady::now() < s.end) {
+    steady::time_point due{};
     if (pace) {
-      const auto now = steady::now();
-      if (next_start > now) {
+      if (next_start > steady::now()) {
         pace->expires_at(next_start);
         co_await pace->async_wait(as_tuple_awaitable);
         if (steady::now() >= s.end) break;
       }
-      next_start = std::max(next_start, now) + interval;
+      due = next_start;
+      next_start += interval;
     }
     const std::uint64_t n = s.issued.fetch_add(1, std::memory_order_relaxed);
     if (n >= s.opt.requests) break;
@@ -408,7 +411,7 @@ asio::awaitable<void> drive(run_state& s, std::size_t index,
     request.append(trace_view).append("-").append(span_id, sizeof span_id);
     request.append("-01\r\nx-user-id: ").append(user_view).append("\r\n\r\n");
 
-    const auto t0 = steady::now();
+    const auto t0 = pace ? due : steady::now();
     stream.expires_after(std::chrono::milliseconds(s.opt.timeout_ms));
     auto [wec, written] = co_await asio::async_write(
         stream, asio::buffer(request), as_tuple_awaitable);
@@ -556,14 +559,18 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<beast::tcp_stream>> streams;
   std::vector<connection_result> results(opt.connections);
   for (int i = 0; i < opt.connections; ++i) {
-    streams.push_back(std::make_unique<beast::tcp_stream>(io));
+    // A strand each: with --threads > 1, a stream's timeout and its I/O
+    // never run at once.
+    streams.push_back(
+        std::make_unique<beast::tcp_stream>(asio::make_strand(io)));
     results[i].routes.resize(s->routes.size());
   }
 
   // Connect everything first; the clock starts when all are open (or have
   // failed: the request loop retries those within the time bound).
   for (int i = 0; i < opt.connections; ++i)
-    asio::co_spawn(io, connect(*s, *streams[i], results[i]), asio::detached);
+    asio::co_spawn(streams[i]->get_executor(),
+                   connect(*s, *streams[i], results[i]), asio::detached);
   run_io(io, opt.threads);
   io.restart();
 
@@ -574,7 +581,8 @@ int main(int argc, char** argv) {
   s->end = start + std::chrono::duration_cast<steady::duration>(
                        std::chrono::duration<double>(opt.duration));
   for (int i = 0; i < opt.connections; ++i)
-    asio::co_spawn(io, drive(*s, i, *streams[i], results[i]), asio::detached);
+    asio::co_spawn(streams[i]->get_executor(),
+                   drive(*s, i, *streams[i], results[i]), asio::detached);
   run_io(io, opt.threads);
 
   // Merge the connections' results.

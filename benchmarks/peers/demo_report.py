@@ -454,7 +454,8 @@ class Report:
                          f"{a.block_rate:g}/s) while "
                          f"/sync?ms=200 holds all {a.tokens} tokens <= 2x "
                          "its p99 alone",
-                         f"{ratio:.2f}x ({ms(loaded)} ms vs {ms(alone)} ms; "
+                         f"{'n/a' if ratio is None else f'{ratio:.2f}x'} "
+                         f"({ms(loaded)} ms vs {ms(alone)} ms; "
                          f"tokens busy {number(borrowed)}/{number(total)})",
                          verdict(ratio is not None and ratio <= 2 and busy)])
         # Propagation: every ctxexec_load run against ctxexec_demo.

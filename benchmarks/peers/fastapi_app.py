@@ -336,6 +336,8 @@ def make_app(options):
         try:
             reply = await state["client"].get(url, headers=outgoing_headers())
             upstream = reply.json()
+            if reply.status_code != 200 or not isinstance(upstream, dict):
+                raise ValueError(f"answered {reply.status_code}")
         except (httpx.HTTPError, ValueError) as error:
             body = fields("/chain")
             body["error"] = f"upstream: {error!r}"

@@ -37,6 +37,12 @@ foreach(expected
     message(FATAL_ERROR "the report lacks '${expected}'")
   endif()
 endforeach()
+# 100.00% is rounded: every response must have matched, and there were some.
+string(REGEX MATCH "match rate: [0-9.]+% \\(([0-9]+) of ([0-9]+) responses\\)"
+       rate "${out}")
+if(NOT CMAKE_MATCH_1 STREQUAL CMAKE_MATCH_2 OR CMAKE_MATCH_2 STREQUAL "0")
+  message(FATAL_ERROR "${CMAKE_MATCH_1} of ${CMAKE_MATCH_2} responses matched")
+endif()
 
 # Every registered cleanup ran (and some were registered: /sync's session).
 foreach(server gateway backend)
@@ -45,5 +51,9 @@ foreach(server gateway backend)
   endif()
   if(NOT CMAKE_MATCH_1 STREQUAL CMAKE_MATCH_2)
     message(FATAL_ERROR "${server}: ${CMAKE_MATCH_1} cleanups run of ${CMAKE_MATCH_2} registered")
+  endif()
+  # The gateway serves /sync, whose DB session is released by a cleanup.
+  if(server STREQUAL "gateway" AND CMAKE_MATCH_2 STREQUAL "0")
+    message(FATAL_ERROR "the gateway registered no cleanup")
   endif()
 endforeach()

@@ -277,12 +277,18 @@ TEST_F(FromThreadTest, PoolShutdownFromTheLoopWakesWaitingWorkers) {
   std::latch waiting(1);
   std::atomic<int> shutdown_errors{0};
   ctxexec::run_sync_options options{.pool = &pool};
+  // Queued first, so that it runs before anything the worker queues: else
+  // the loop could serve the worker's call before it blocks in shutdown().
+  asio::post(io, [&] {
+    waiting.wait();   // the worker is about to call from_thread
+    pool.shutdown();  // "graceful shutdown" from a handler on the loop
+  });
   ctxexec::run_sync_with_context(
       options,
       [&] {
         waiting.count_down();
         try {
-          // Waits for the loop, which is blocked in shutdown() below (or
+          // Waits for the loop, which is blocked in shutdown() above (or
           // already past it: then the call is refused).
           ctxexec::from_thread::run_sync(ex, [] {});
         } catch (const ctxexec::shutdown_error&) {
@@ -290,10 +296,6 @@ TEST_F(FromThreadTest, PoolShutdownFromTheLoopWakesWaitingWorkers) {
         }
       },
       asio::bind_executor(io, [](std::exception_ptr) {}));
-  asio::post(io, [&] {
-    waiting.wait();   // the worker is about to call from_thread
-    pool.shutdown();  // "graceful shutdown" from a handler on the loop
-  });
   io.run();
   EXPECT_EQ(shutdown_errors.load(), 1);
   EXPECT_EQ(pool.statistics().threads, 0u);
