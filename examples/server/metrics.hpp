@@ -33,7 +33,7 @@ enum class route : std::uint8_t {
 
 inline constexpr std::array<std::string_view,
                             static_cast<std::size_t>(route::count)>
-    route_names{"/async",    "/sync",  "/chain", "/test", "/baggage/parse",
+    route_names{"/async",   "/sync",  "/chain", "/test",  "/baggage/parse",
                 "/metrics", "/block", "other",  "invalid"};
 
 inline std::string_view name_of(route r) {

@@ -325,8 +325,7 @@ void route_block(Mode& m, const request& req, response& res) {
   const std::int64_t ms = query_int(req.target(), "ms", 0, 0, 60'000);
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   std::string body;
-  open_response(body, name_of(route::block), m.span(), m.user(),
-                thread_kind());
+  open_response(body, name_of(route::block), m.span(), m.user(), thread_kind());
   append_number(body, "ms", ms);
   body += '}';
   set_json(res, http::status::ok, std::move(body));

@@ -537,9 +537,10 @@ class server {
             "(handler {})",
             ms, loop_index, r.handler);
       } else {
-        spdlog::warn("returned: the handler that blocked loop {} ran {} ms "
-                     "(handler {})",
-                     loop_index, ms, r.handler);
+        spdlog::warn(
+            "returned: the handler that blocked loop {} ran {} ms "
+            "(handler {})",
+            loop_index, ms, r.handler);
       }
     };
     if (r.context.size() != 0) {

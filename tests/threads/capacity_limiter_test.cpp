@@ -24,8 +24,8 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>

@@ -80,8 +80,7 @@ struct limiter_statistics {
 };
 
 /// Prints `borrowed=B/T waiting=W`.
-inline std::ostream& operator<<(std::ostream& os,
-                                const limiter_statistics& s) {
+inline std::ostream& operator<<(std::ostream& os, const limiter_statistics& s) {
   return os << "borrowed=" << s.borrowed_tokens << "/" << s.total_tokens
             << " waiting=" << s.tasks_waiting;
 }
