@@ -254,14 +254,20 @@ TEST_F(ThreadsTest, SnapshotsWhileTheHolderChangesTheMapAreWhole) {
   std::atomic<bool> done{false};
   std::atomic<long> bad{0};
   std::atomic<long> reads{0};
+  std::latch readers_started(2);
   std::thread holder([&] {
     ctx.run([&] {
       auto keep = vars[0]->set(-1);  // always there
-      for (int r = 0; r < kRounds; ++r) {
+      // Entered and holding a value: the readers start now, so that their
+      // reads overlap the changes below.
+      readers_started.wait();
+      // At least kRounds rounds, and on until the readers have read a
+      // thousand times while the map changes.
+      for (int r = 0; r < kRounds || reads.load() < 1000; ++r) {
         auto& var = *vars[1 + r % 7];
-        auto tok = var.set(r);
+        auto tok = var.set(r % kRounds);
         var.reset(tok);
-        (void)var.set(r);  // stays: the next round's set replaces it
+        (void)var.set(r % kRounds);  // stays: the next set replaces it
       }
       vars[0]->reset(keep);
     });
@@ -270,6 +276,7 @@ TEST_F(ThreadsTest, SnapshotsWhileTheHolderChangesTheMapAreWhole) {
   std::vector<std::thread> readers;
   for (int t = 0; t < 2; ++t) {
     readers.emplace_back([&] {
+      readers_started.count_down();
       while (!done.load()) {
         ++reads;
         const std::size_t n = ctx.size();
@@ -287,7 +294,7 @@ TEST_F(ThreadsTest, SnapshotsWhileTheHolderChangesTheMapAreWhole) {
   }
   holder.join();
   for (auto& r : readers) r.join();
-  EXPECT_GT(reads.load(), 0);
+  EXPECT_GE(reads.load(), 1000);
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(ctx.size(), 7u);
 }
